@@ -1,0 +1,34 @@
+"""Shared fixtures: real Mosquitto and InfluxDB on free ports, torn down afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from collector.devservices import Influxd, Mosquitto
+from collector.influx import InfluxClient
+
+
+@pytest.fixture(scope="session")
+def influxd() -> Iterator[Influxd]:
+    """One InfluxDB server for the whole test session; tests use their own databases."""
+    with Influxd.create() as server:
+        yield server
+
+
+@pytest.fixture
+def influx(influxd: Influxd) -> Iterator[InfluxClient]:
+    """A fresh, empty database on the session's InfluxDB; dropped afterwards."""
+    client = InfluxClient(influxd.url, f"test_{uuid.uuid4().hex[:12]}")
+    client.create_database()
+    yield client
+    client.query(f'DROP DATABASE "{client.database}"', database="", epoch=None)
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    """A private Mosquitto broker (anonymous allowed, persistence on) for one test."""
+    with Mosquitto.create() as broker:
+        yield broker
