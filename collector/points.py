@@ -1,0 +1,56 @@
+"""How readings are stored in InfluxDB: one mapping from the wire format to points.
+
+Measurement ``inverter`` (tags ``gateway``, ``device``) carries the AC side, the state and the
+flags; measurement ``dc`` (tags ``gateway``, ``device``, ``mppt``) carries each MPPT input.
+The key of a point is measurement + tags + timestamp, so a replayed reading overwrites itself.
+Field types are fixed here once: InfluxDB keeps the type a field was first written with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from collector.influx import FieldValue, Point
+from gateway_firmware.wire import Reading
+
+INVERTER_MEASUREMENT = "inverter"
+DC_MEASUREMENT = "dc"
+
+#: Float fields of the ``inverter`` measurement, by wire name.
+INVERTER_FLOAT_FIELDS: tuple[str, ...] = (
+    "ac_power_w",
+    "ac_energy_wh",
+    "ac_voltage_v",
+    "grid_frequency_hz",
+    "cabinet_temp_c",
+)
+DC_FLOAT_FIELDS: tuple[str, ...] = ("dc_voltage_v", "dc_current_a", "dc_power_w")
+
+
+def reading_points(gateway_id: str, reading: Reading) -> Iterator[Point]:
+    """The points that store one reading: one ``inverter`` point and one ``dc`` per MPPT."""
+    tags = {"gateway": gateway_id, "device": reading.device_id}
+    fields: dict[str, FieldValue] = {"state": reading.state.value}
+    for name in INVERTER_FLOAT_FIELDS:
+        value = getattr(reading, name)
+        if value is not None:
+            fields[name] = float(value)
+    if reading.vendor_state is not None:
+        fields["vendor_state"] = int(reading.vendor_state)
+    if reading.vendor_events is not None:
+        fields["vendor_events"] = int(reading.vendor_events)
+    if reading.events:
+        fields["events"] = ",".join(reading.events)
+    if reading.flags:
+        fields["flags"] = ",".join(flag.value for flag in reading.flags)
+    for key, raw in reading.raw.items():
+        fields[f"raw_{key}"] = float(raw)
+    yield Point(INVERTER_MEASUREMENT, tags, fields, reading.ts)
+    for dc in reading.dc:
+        dc_fields: dict[str, FieldValue] = {
+            name: float(value)
+            for name in DC_FLOAT_FIELDS
+            if (value := getattr(dc, name)) is not None
+        }
+        if dc_fields:
+            yield Point(DC_MEASUREMENT, {**tags, "mppt": str(dc.mppt)}, dc_fields, reading.ts)

@@ -1,0 +1,78 @@
+"""One typed settings object for the server side, from ``ZONNEWIJK_*`` environment variables.
+
+Outside development it refuses placeholder secrets (``changeme``, empty, the compose file's
+defaults), so a production deployment cannot start with a password everyone knows.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin", "dev"})
+
+
+class Settings(BaseSettings):
+    """Server-side configuration; every field can be set as ``ZONNEWIJK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ZONNEWIJK_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default=Path("var"), description="SQLite ledger, exports, statements")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/zonnewijk.sqlite3"
+    )
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "zonnewijk"
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_tls_ca: Path | None = None
+    mqtt_share_group: str = Field(default="collectors", description="shared subscription group")
+    mqtt_client_id: str = Field(default="zonnewijk-collector-1", description="unique per collector")
+
+    collector_batch_max_points: int = Field(default=5000, ge=1)
+    collector_batch_max_wait_s: float = Field(default=0.5, gt=0)
+    collector_metrics_port: int | None = Field(default=None, description="/metrics and /health")
+
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev"), description="signs portal sessions; required in production"
+    )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'zonnewijk.sqlite3').resolve()}"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Self:
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            problems.append("ZONNEWIJK_SECRET_KEY is a placeholder")
+        for name in ("influx_password", "mqtt_password"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                problems.append(f"ZONNEWIJK_{name.upper()} is a placeholder")
+        if len(self.secret_key.get_secret_value()) < 32:
+            problems.append("ZONNEWIJK_SECRET_KEY must be at least 32 characters")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
