@@ -43,7 +43,9 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
 
 
 def require_binary(name: str, debian_package: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
+    )
     if path is None:
         raise ServiceError(
             f"{name} not found: install Debian's {debian_package} (apt-get install {debian_package})"
@@ -63,7 +65,10 @@ class _Service:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -76,7 +81,9 @@ class _Service:
 
     def _spawn(self, argv: list[str]) -> None:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
 
     def running(self) -> bool:

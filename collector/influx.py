@@ -326,8 +326,7 @@ def quote_string(value: str) -> str:
 
 def _is_read_only(q: str) -> bool:
     return all(
-        stmt.strip().upper().startswith(("SELECT", "SHOW"))
-        and " INTO " not in stmt.upper()
+        stmt.strip().upper().startswith(("SELECT", "SHOW")) and " INTO " not in stmt.upper()
         for stmt in q.split(";")
         if stmt.strip()
     )
