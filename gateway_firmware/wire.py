@@ -18,7 +18,6 @@ stored point instead of adding a second one.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -32,7 +31,7 @@ from pydantic import (
     ValidationError,
 )
 
-WIRE_VERSION = 1
+WIRE_VERSION: Literal[1] = 1
 TOPIC_ROOT = "zonnewijk/v1"
 #: Largest batch a gateway may send; keeps one MQTT message well below broker limits.
 MAX_READINGS_PER_BATCH = 2000
@@ -73,7 +72,9 @@ class ReadingFlag(StrEnum):
 
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() != timedelta(0):
-        raise ValueError("timestamp must be UTC with an explicit offset (e.g. 2026-11-28T12:00:00Z)")
+        raise ValueError(
+            "timestamp must be UTC with an explicit offset (e.g. 2026-11-28T12:00:00Z)"
+        )
     return value.astimezone(UTC)
 
 
@@ -153,7 +154,9 @@ class DeviceInfo(_Strict):
     model: str | None = None
     serial: str | None = None
     firmware: str | None = None
-    profile: str | None = Field(default=None, description="register map used (sunspec, huawei, ...)")
+    profile: str | None = Field(
+        default=None, description="register map used (sunspec, huawei, ...)"
+    )
     sunspec_models: tuple[int, ...] = ()
 
 
@@ -287,7 +290,9 @@ def decode_batch(payload: bytes, *, topic_gateway_id: str | None = None) -> Deco
         raise WireError("not_an_object", f"top level is {type(data).__name__}, expected an object")
     version = data.get("v")
     if version != WIRE_VERSION:
-        raise WireError("unsupported_version", f"v={version!r}, this collector reads v={WIRE_VERSION}")
+        raise WireError(
+            "unsupported_version", f"v={version!r}, this collector reads v={WIRE_VERSION}"
+        )
     raw_readings = data.get("readings")
     if not isinstance(raw_readings, list) or not raw_readings:
         raise WireError("no_readings", "'readings' must be a non-empty list")
@@ -320,10 +325,6 @@ class _Envelope(_Strict):
     gateway_id: Identifier
     seq: Annotated[int, Field(ge=0)]
     sent_at: UtcDatetime
-
-
-def is_finite_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def json_schema() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from collector.devservices import free_port
 from collector.influx import (
     InfluxClient,
     InfluxQueryError,
@@ -16,7 +17,6 @@ from collector.influx import (
     escape_measurement,
     format_field_value,
 )
-from collector.devservices import free_port
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
