@@ -1,0 +1,332 @@
+"""The gateway's durable spool: every reading is committed here before it is published.
+
+A reading is deleted only after the broker acknowledged (PUBACK) the message that carried it,
+so a power cut, a crash or a network outage never loses a reading that was polled; after an
+outage the backlog is replayed oldest first. The spool is bounded: when it is full the
+oldest readings are dropped, counted (``dropped_total``, reported as ``spool_dropped`` in the
+gateway's status message) and logged at ERROR level, because dropped readings are missing
+from the members' yields.
+
+The spool is one SQLite file in WAL mode. One connection is used by one thread (the gateway's
+main loop); ``zonnewijk-gateway spool`` opens the file read-only while the service runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from gateway_firmware.wire import Reading, to_wire_dict
+
+log = logging.getLogger(__name__)
+
+#: 30 days at a 10 s interval for two inverters is 518,400 readings; the default keeps 35 days.
+DEFAULT_MAX_READINGS = 604_800
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('seq', 0), ('dropped_total', 0), ('schema', 1);
+-- Optional reconciliation record (``audit=True``): the key of every reading ever committed,
+-- written in the same transaction as the reading, never deleted by publishing.
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL
+);
+"""
+
+
+class SpoolError(RuntimeError):
+    """The spool file cannot be used (wrong file, corrupt, unwritable)."""
+
+
+@dataclass(frozen=True)
+class SpooledReading:
+    """A reading as stored in the spool, with the id that identifies it until it is acked."""
+
+    id: int
+    device_id: str
+    ts_ms: int
+    payload: str
+
+    def reading(self) -> Reading:
+        """The stored reading, validated again."""
+        return Reading.model_validate_json(self.payload)
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    depth: int
+    oldest: datetime | None
+    newest: datetime | None
+    dropped_total: int
+    seq: int
+    max_readings: int
+    size_bytes: int
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ts_ms(value: datetime) -> int:
+    """Milliseconds since the epoch, truncated like the wire format's timestamps [ms]."""
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+class Spool:
+    """A bounded, durable FIFO of readings in a SQLite file.
+
+    Parameters
+    ----------
+    path
+        The SQLite file; its directory must exist. ``:memory:`` is not allowed (nothing
+        would survive a restart).
+    max_readings
+        Most readings kept; beyond it the oldest are dropped [readings].
+    audit
+        Also record the key of every committed reading in the ``audit`` table (for
+        reconciliation tests; grows without bound, so off in production).
+    read_only
+        Open for inspection only (``zonnewijk-gateway spool`` while the service runs).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_readings: int = DEFAULT_MAX_READINGS,
+        audit: bool = False,
+        read_only: bool = False,
+    ) -> None:
+        if max_readings < 1:
+            raise ValueError(f"max_readings must be at least 1, got {max_readings}")
+        self.path = Path(path)
+        self.max_readings = max_readings
+        self.audit = audit
+        self.read_only = read_only
+        if str(path) == ":memory:":
+            raise ValueError("the spool must be a file: an in-memory spool loses readings")
+        if read_only:
+            if not self.path.exists():
+                raise SpoolError(f"spool file {self.path} does not exist")
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+        else:
+            if not self.path.parent.is_dir():
+                raise SpoolError(
+                    f"spool directory {self.path.parent} does not exist: create it "
+                    "(the systemd unit's StateDirectory= does this for /var/lib/zonnewijk-gateway)"
+                )
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is explicit.
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+        try:
+            self._configure()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise SpoolError(f"{self.path} is not a usable spool database: {exc}") from exc
+        self._depth = self._count()
+
+    def _configure(self) -> None:
+        db = self._db
+        if not self.read_only:
+            # WAL: a commit appends to the write-ahead log, readers (the `spool` command) do
+            # not block the writer, and a crash at any point leaves the last committed state.
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise SpoolError(f"cannot switch {self.path} to WAL mode (got {mode})")
+            # synchronous=FULL: in WAL mode NORMAL survives a process crash but may lose the
+            # last transactions on a power cut (the WAL is only fsynced at checkpoints). The
+            # gateway sits on a socket someone unplugs, and a reading that is published after
+            # its commit must still be there if the broker's PUBACK never came, so each commit
+            # fsyncs the WAL. The cost is one fsync per poll and per acknowledged message,
+            # a few milliseconds on an SD card every few seconds.
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        else:
+            db.execute("PRAGMA query_only=ON")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"readings", "meta"} <= tables:
+            raise SpoolError(f"{self.path} is a SQLite file but not a gateway spool")
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- writing --------------------------------------------------------------------------
+
+    def append(self, readings: Sequence[Reading]) -> list[int]:
+        """Commit readings (durably) and return their spool ids, oldest first.
+
+        When the spool would exceed ``max_readings`` the oldest readings are dropped in the
+        same transaction, counted and logged.
+        """
+        if not readings:
+            return []
+        rows = [
+            (r.device_id, _ts_ms(r.ts), json.dumps(to_wire_dict(r), separators=(",", ":")))
+            for r in readings
+        ]
+        db = self._db
+        ids: list[int] = []
+        dropped = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for row in rows:
+                cur = db.execute(
+                    "INSERT INTO readings (device_id, ts_ms, payload) VALUES (?, ?, ?)", row
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+            if self.audit:
+                db.executemany(
+                    "INSERT INTO audit (id, device_id, ts_ms) VALUES (?, ?, ?)",
+                    [(i, row[0], row[1]) for i, row in zip(ids, rows, strict=True)],
+                )
+            excess = self._depth + len(rows) - self.max_readings
+            if excess > 0:
+                dropped = self._drop_oldest(excess)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._depth += len(rows) - dropped
+        if dropped:
+            log.error(
+                "spool full (%d readings): dropped the %d oldest readings, %d dropped in total; "
+                "these readings are lost for billing - check the broker connection",
+                self.max_readings,
+                dropped,
+                self.dropped_total(),
+            )
+        return ids
+
+    def _drop_oldest(self, count: int) -> int:
+        cur = self._db.execute(
+            "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT ?)",
+            (count,),
+        )
+        dropped = cur.rowcount
+        self._db.execute(
+            "UPDATE meta SET value = value + ? WHERE key = 'dropped_total'", (dropped,)
+        )
+        return dropped
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Remove acknowledged readings; returns how many were still there."""
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        db = self._db
+        deleted = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                deleted += db.execute(f"DELETE FROM readings WHERE id IN ({marks})", chunk).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._depth -= deleted
+        return deleted
+
+    def next_seq(self) -> int:
+        """The next per-gateway message sequence number, persisted before it is returned."""
+        row = self._db.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
+        ).fetchall()  # fetch all: the statement (and its autocommit) must run to completion
+        return int(row[0][0])
+
+    # --- reading --------------------------------------------------------------------------
+
+    def after(self, after_id: int, limit: int) -> list[SpooledReading]:
+        """Up to ``limit`` readings with an id above ``after_id``, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, device_id, ts_ms, payload FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        ).fetchall()
+        return [SpooledReading(*row) for row in rows]
+
+    def iter_all(self, batch: int = 1000) -> Iterator[SpooledReading]:
+        """Every reading in the spool, oldest first."""
+        last = 0
+        while True:
+            rows = self.after(last, batch)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
+    def depth(self) -> int:
+        """Readings waiting for an acknowledgement [readings]."""
+        return self._depth
+
+    def _count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+    def dropped_total(self) -> int:
+        return self._meta("dropped_total")
+
+    def seq(self) -> int:
+        """The last sequence number handed out."""
+        return self._meta("seq")
+
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def stats(self) -> SpoolStats:
+        oldest, newest = self._db.execute(
+            "SELECT (SELECT ts_ms FROM readings ORDER BY id LIMIT 1),"
+            " (SELECT ts_ms FROM readings ORDER BY id DESC LIMIT 1)"
+        ).fetchone()
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        return SpoolStats(
+            depth=self._count(),
+            oldest=_from_ms(oldest),
+            newest=_from_ms(newest),
+            dropped_total=self.dropped_total(),
+            seq=self.seq(),
+            max_readings=self.max_readings,
+            size_bytes=size,
+        )
+
+    def audit_keys(self) -> list[tuple[str, int]]:
+        """(device_id, ts_ms) of every reading committed while ``audit`` was on, in order."""
+        return [
+            (str(d), int(t))
+            for d, t in self._db.execute("SELECT device_id, ts_ms FROM audit ORDER BY id")
+        ]
