@@ -1,0 +1,1 @@
+"""Settlement: measured yields per period, tariffs, statement lines and the ledger."""
