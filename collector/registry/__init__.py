@@ -1,0 +1,1 @@
+"""The registry: members, sites, devices, contracts and tariff plans (the fleet file)."""
