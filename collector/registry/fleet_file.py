@@ -14,6 +14,7 @@ Conventions
 - Instants (a replacement's or a counter reset's ``at``) are timestamps with an explicit offset,
   stored as UTC.
 - Money and prices are :class:`decimal.Decimal`; YAML numbers are read as exact decimals.
+- Tariff plans use the settlement engine's model (:mod:`collector.settlement.tariffs`).
 
 The simulator writes its example fleet through these models (:func:`dump_fleet_yaml`).
 """
@@ -44,11 +45,32 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from collector.settlement.tariffs import TariffError, TariffPlan, TariffVersion
 from gateway_firmware.wire import ID_PATTERN
 
 FLEET_FILE_VERSION: Literal[1] = 1
 _AMS = ZoneInfo("Europe/Amsterdam")
 _T = TypeVar("_T", bound=BaseModel)
+
+__all__ = [
+    "Address",
+    "Contract",
+    "Cooperative",
+    "CounterReset",
+    "Device",
+    "Fleet",
+    "FleetFileError",
+    "Member",
+    "Problem",
+    "Replacement",
+    "Site",
+    "TariffPlan",
+    "TariffVersion",
+    "dump_fleet_yaml",
+    "load_fleet_file",
+    "parse_fleet",
+    "validate_fleet",
+]
 
 #: Inverter families the gateway can read (SunSpec discovered, the others from config/devices).
 DeviceFamily = Literal["sunspec-int", "sunspec-float", "huawei", "sungrow", "growatt"]
@@ -91,7 +113,6 @@ def _strip(value: Any) -> Any:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Iban = Annotated[str, BeforeValidator(_strip), AfterValidator(_iban)]
 Bic = Annotated[str, BeforeValidator(_strip), AfterValidator(_bic)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
 Kwp = Annotated[Decimal, Field(gt=0, le=1000, max_digits=10, decimal_places=4)]
 EnergyWh = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=3)]
 
@@ -226,52 +247,6 @@ class Device(_Model):
     def in_service_on(self, day: date) -> bool:
         """Whether the device measured the site on a calendar day."""
         return self.installed_on <= day and (self.removed_on is None or day <= self.removed_on)
-
-
-class TariffVersion(_Model):
-    """The terms of a tariff plan from a date on (until the next version)."""
-
-    valid_from: date
-    monthly_fee_eur: Money = Decimal(0)
-    price_eur_per_kwh: Money = Decimal(0)
-    guarantee_kwh_per_year: Annotated[Decimal, Field(ge=0)] | None = None
-    compensation_eur_per_kwh: Money | None = None
-    indexation_pct_per_year: Annotated[Decimal, Field(ge=-50, le=50)] = Decimal(0)
-    vat_rate: Annotated[Decimal, Field(ge=0, le=1, description="e.g. 0.21 for 21%")] = Decimal(
-        "0.21"
-    )
-
-    @model_validator(mode="after")
-    def _guarantee(self) -> Self:
-        if (self.guarantee_kwh_per_year is None) != (self.compensation_eur_per_kwh is None):
-            raise ValueError(
-                "guarantee_kwh_per_year and compensation_eur_per_kwh go together: "
-                "give both or neither"
-            )
-        return self
-
-
-class TariffPlan(_Model):
-    """A tariff plan: versions in date order, each valid until the next one."""
-
-    plan_id: Identifier
-    name: NonEmpty | None = None
-    versions: Annotated[tuple[TariffVersion, ...], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        days = [v.valid_from for v in self.versions]
-        if days != sorted(days) or len(set(days)) != len(days):
-            raise ValueError("versions must be in valid_from order without duplicate dates")
-        return self
-
-    def version_on(self, day: date) -> TariffVersion | None:
-        """The version in force on a day, or None before the first one."""
-        found = None
-        for version in self.versions:
-            if version.valid_from <= day:
-                found = version
-        return found
 
 
 class Contract(_Model):
@@ -602,14 +577,10 @@ def check_references(fleet: Fleet) -> list[Problem]:
             )
         else:
             plan = fleet.tariff_plans[plans[con.tariff_plan_id]]
-            if plan.version_on(con.start_date) is None:
-                problems.append(
-                    Problem(
-                        ("contracts", i, "start_date"),
-                        f"tariff plan {plan.plan_id!r} has no version valid on {con.start_date} "
-                        f"(first valid_from {plan.versions[0].valid_from})",
-                    )
-                )
+            try:
+                plan.version_at(con.start_date)
+            except TariffError as exc:
+                problems.append(Problem(("contracts", i, "start_date"), str(exc)))
 
     by_site: dict[str, list[int]] = {}
     for i, con in enumerate(fleet.contracts):
