@@ -120,7 +120,9 @@ _NL_POSTCODE = re.compile(r"^[1-9][0-9]{3} ?[A-Z]{2}$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, coerce_numbers_to_str=True
+    )
 
 
 class Address(_Model):
