@@ -37,7 +37,7 @@ def test_dst_days_have_23_and_25_hours() -> None:
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-3", "26-03", "march", ""])
 def test_bad_month_text_is_refused_with_the_expected_form(text: str) -> None:
-    with pytest.raises(PeriodError, match="YYYY-MM|1..12"):
+    with pytest.raises(PeriodError, match=r"YYYY-MM|1\.\.12"):
         parse_month(text)
 
 

@@ -23,7 +23,11 @@ T0 = datetime(2026, 2, 27, tzinfo=UTC)
 
 
 def steady(
-    device: str, start: datetime, end: datetime, wh_per_h: float, first_wh: float = 0.0,
+    device: str,
+    start: datetime,
+    end: datetime,
+    wh_per_h: float,
+    first_wh: float = 0.0,
     step_min: int = 30,
 ) -> CounterReadings:
     """A counter rising ``wh_per_h`` every hour, read every ``step_min`` minutes."""
@@ -190,9 +194,7 @@ def test_known_reset_is_not_an_anomaly() -> None:
     pairs = steady("inv", T0, datetime(2026, 4, 2, tzinfo=UTC), 100.0, first_wh=50_000.0).pairs()
     reset_at = datetime(2026, 3, 10, 12, tzinfo=UTC)
     shifted = [(t, v - 60_000.0 if t >= reset_at else v) for t, v in pairs]
-    site = one_device_site(
-        CounterReadings.from_pairs("inv", shifted), known_resets=(reset_at,)
-    )
+    site = one_device_site(CounterReadings.from_pairs("inv", shifted), known_resets=(reset_at,))
     assert site.anomalies == ()  # type: ignore[attr-defined]
 
 
