@@ -1,15 +1,23 @@
 """The collector: MQTT readings in, InfluxDB points out, acknowledged only once stored.
 
 Flow: paho's network thread puts each delivered message on a queue; one writer thread takes
-messages off it in batches, decodes them (:func:`gateway_firmware.wire.decode_batch`), writes
-their points to InfluxDB and only then acknowledges them (``manual_ack=True``). While InfluxDB is
-down, the writer keeps retrying the same batch and acknowledges nothing, so the broker keeps
-the messages (persistent session) and stops sending more once the receive maximum of
-unacknowledged messages is reached: memory stays bounded.
+messages off it in batches, decodes them (:func:`gateway_firmware.wire.decode_batch`),
+validates them (:mod:`collector.validation`), writes their points to InfluxDB and only then
+acknowledges them (``manual_ack=True``). While InfluxDB is down, the writer keeps retrying the
+same batch and acknowledges nothing, so the broker keeps the messages (persistent session) and
+stops sending more once the receive maximum of unacknowledged messages is reached: memory stays
+bounded, and writing resumes by itself when InfluxDB is back.
 
-A message that cannot be used is logged with its reason, published to the dead-letter topic
-with the original payload, counted by reason, and acknowledged (redelivering it would not
-help). Good readings of a batch are stored even when others in it are rejected.
+Collectors share the load through an MQTT shared subscription (``$share/<group>/...``): each
+message goes to one member of the group.
+
+A message or reading that cannot be used is logged with its reason, published to the
+dead-letter topic with the original payload, counted by reason, and acknowledged (redelivering
+it would not help). Good readings of a batch are stored even when others in it are rejected.
+
+Besides the readings, the collector stores what the fault detector needs to know about each
+gateway (see ``docs/collector.md``): measurement ``gateway_seen`` (one point per readings
+message, at the time it was stored) and ``gateway_status`` (the gateway's status messages).
 """
 
 from __future__ import annotations
@@ -21,9 +29,8 @@ import queue
 import ssl
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,16 +40,32 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 
-from collector.influx import InfluxClient, InfluxError, InfluxWriteError, Point
-from collector.points import reading_points
+from collector.influx import FieldValue, InfluxClient, InfluxError, InfluxWriteError, Point
+from collector.metrics import CollectorMetrics, CollectorStats
+from collector.points import INVERTER_MEASUREMENT, reading_points
+from collector.validation import ReadingValidator
 from gateway_firmware.wire import (
     DEADLETTER_TOPIC,
     READINGS_FILTER,
+    STATUS_FILTER,
+    GatewayStatus,
     WireError,
     decode_batch,
     gateway_id_from_topic,
 )
+
+__all__ = [
+    "GATEWAY_SEEN_MEASUREMENT",
+    "GATEWAY_STATUS_MEASUREMENT",
+    "Collector",
+    "CollectorStats",
+    "MqttConnection",
+    "ProcessedMessage",
+    "Rejection",
+    "process_message",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +73,10 @@ log = logging.getLogger(__name__)
 DEFAULT_RECEIVE_MAXIMUM = 500
 #: How long the broker keeps our session (and queued messages) while we are away [s].
 SESSION_EXPIRY_S = 7 * 24 * 3600
+#: One point per stored readings message: when each gateway was last heard from.
+GATEWAY_SEEN_MEASUREMENT = "gateway_seen"
+#: The gateways' own status messages (online/offline, spool depth).
+GATEWAY_STATUS_MEASUREMENT = "gateway_status"
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,7 @@ class MqttConnection:
     tls_ca: Path | None = None
     share_group: str | None = "collectors"
     receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM
+    subscribe_status: bool = True
 
 
 @dataclass
@@ -73,24 +101,6 @@ class _Delivery:
     qos: int
     topic: str
     payload: bytes
-
-
-@dataclass
-class CollectorStats:
-    """Counters of what the collector did; read by the demo, /metrics and tests."""
-
-    messages: int = 0
-    readings_stored: int = 0
-    points_written: int = 0
-    batches_written: int = 0
-    rejected_messages: Counter[str] = field(default_factory=Counter)
-    rejected_readings: Counter[str] = field(default_factory=Counter)
-    write_errors: int = 0
-    last_write_s: float = 0.0
-    last_seen: dict[str, datetime] = field(default_factory=dict)
-
-    def rejected_total(self) -> int:
-        return sum(self.rejected_messages.values()) + sum(self.rejected_readings.values())
 
 
 @dataclass(frozen=True)
@@ -106,28 +116,132 @@ class Rejection:
 
 @dataclass
 class ProcessedMessage:
+    """What one MQTT message turns into: points to write and rejections to report."""
+
     points: list[Point]
     readings: int
     rejections: list[Rejection]
     gateway_id: str | None
+    is_status: bool = False
+    newest_reading: datetime | None = None
 
 
-def process_message(topic: str, payload: bytes) -> ProcessedMessage:
-    """Decode one readings message into points and rejections (pure, no I/O)."""
+def _is_status_topic(topic: str) -> bool:
+    return topic.endswith("/status")
+
+
+def process_message(
+    topic: str,
+    payload: bytes,
+    validator: ReadingValidator | None = None,
+    *,
+    now: datetime | None = None,
+) -> ProcessedMessage:
+    """Decode and validate one message into points and rejections (no I/O).
+
+    ``validator`` defaults to one that knows every gateway and device (no registry).
+    """
+    now = now or datetime.now(UTC)
+    if validator is None:
+        validator = ReadingValidator()
     gateway_id = gateway_id_from_topic(topic)
+    if _is_status_topic(topic):
+        return _process_status(topic, payload, gateway_id, now)
     try:
         decoded = decode_batch(payload, topic_gateway_id=gateway_id)
     except WireError as exc:
-        original: object = payload.decode("utf-8", errors="replace")
         return ProcessedMessage(
-            [], 0, [Rejection(topic, exc.reason, exc.detail, original)], gateway_id
+            [], 0, [Rejection(topic, exc.reason, exc.detail, _payload_text(payload))], gateway_id
         )
-    points = [p for r in decoded.readings for p in reading_points(decoded.gateway_id, r)]
+    problem = validator.check_gateway(decoded.gateway_id)
+    if problem is not None:
+        return ProcessedMessage(
+            [],
+            0,
+            [Rejection(topic, problem.reason, problem.detail, _payload_text(payload))],
+            decoded.gateway_id,
+        )
     rejections = [
         Rejection(topic, r.reason, r.detail, r.original, reading_index=r.index)
         for r in decoded.rejected
     ]
-    return ProcessedMessage(points, len(decoded.readings), rejections, decoded.gateway_id)
+    rejected_indices = {r.index for r in decoded.rejected}
+    original_index = [
+        i for i in range(len(decoded.readings) + len(rejected_indices)) if i not in rejected_indices
+    ]
+    good, bad = validator.validate(decoded.gateway_id, decoded.readings, now)
+    for index, reading, prob in bad:
+        rejections.append(
+            Rejection(
+                topic,
+                prob.reason,
+                prob.detail,
+                reading.model_dump(mode="json", exclude_none=True),
+                reading_index=original_index[index],
+            )
+        )
+    rejections.sort(key=lambda r: r.reading_index or 0)
+    points = [p for r in good for p in reading_points(decoded.gateway_id, r)]
+    newest = max((r.ts for r in good), default=None)
+    return ProcessedMessage(points, len(good), rejections, decoded.gateway_id, False, newest)
+
+
+def _process_status(
+    topic: str, payload: bytes, gateway_id: str | None, now: datetime
+) -> ProcessedMessage:
+    try:
+        status = GatewayStatus.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        return ProcessedMessage(
+            [],
+            0,
+            [
+                Rejection(
+                    topic, "invalid_status", f"{where}: {first['msg']}", _payload_text(payload)
+                )
+            ],
+            gateway_id,
+            is_status=True,
+        )
+    if gateway_id is not None and status.gateway_id != gateway_id:
+        return ProcessedMessage(
+            [],
+            0,
+            [
+                Rejection(
+                    topic,
+                    "gateway_mismatch",
+                    f"status says gateway {status.gateway_id!r} but was published under "
+                    f"{gateway_id!r}",
+                    _payload_text(payload),
+                )
+            ],
+            gateway_id,
+            is_status=True,
+        )
+    fields: dict[str, FieldValue] = {"state": status.state}
+    if status.spool_depth is not None:
+        fields["spool_depth"] = status.spool_depth
+    if status.spool_dropped is not None:
+        fields["spool_dropped"] = status.spool_dropped
+    if status.firmware_version:
+        fields["firmware_version"] = status.firmware_version.replace("\n", " ")
+    if status.last_poll:
+        fields["last_poll"] = status.last_poll.replace("\n", " ")
+    # The will ("offline") carries no time: it is stored when the broker sent it.
+    point = Point(
+        GATEWAY_STATUS_MEASUREMENT, {"gateway": status.gateway_id}, fields, status.ts or now
+    )
+    return ProcessedMessage([point], 0, [], status.gateway_id, is_status=True)
+
+
+def _payload_text(payload: bytes) -> object:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(payload).decode()}
 
 
 class Collector:
@@ -141,20 +255,27 @@ class Collector:
         *,
         mqtt_connection: MqttConnection,
         influx: InfluxClient,
+        validator: ReadingValidator | None = None,
         batch_max_points: int = 5000,
         batch_max_wait_s: float = 0.2,
         on_rejection: Callable[[Rejection], None] | None = None,
+        seed_counters: bool = True,
     ) -> None:
         self.conn = mqtt_connection
         self.influx = influx
+        self.validator = validator or ReadingValidator()
         self.batch_max_points = batch_max_points
         self.batch_max_wait_s = batch_max_wait_s
         self.on_rejection = on_rejection
+        self.seed_counters = seed_counters
         self.stats = CollectorStats()
+        self._lock = threading.Lock()
+        self.metrics = CollectorMetrics(self.stats, self._lock)
         self._queue: queue.Queue[_Delivery] = queue.Queue()
         self._generation = 0
         self._connected = threading.Event()
         self._stopping = threading.Event()
+        self._busy = False
         self._writer: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -177,11 +298,14 @@ class Collector:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         return client
 
+    def _subscription(self, topic_filter: str) -> str:
+        if self.conn.share_group:
+            return f"$share/{self.conn.share_group}/{topic_filter}"
+        return topic_filter
+
     @property
     def readings_subscription(self) -> str:
-        if self.conn.share_group:
-            return f"$share/{self.conn.share_group}/{READINGS_FILTER}"
-        return READINGS_FILTER
+        return self._subscription(READINGS_FILTER)
 
     def _on_connect(
         self,
@@ -192,7 +316,7 @@ class Collector:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            log.error("broker refused the collector: %s", reason_code)
+            log.error("broker refused the collector: %s", reason_code, extra={"event": "refused"})
             return
         self._generation += 1
         log.info(
@@ -200,8 +324,14 @@ class Collector:
             self.conn.host,
             self.conn.port,
             flags.session_present,
+            extra={"event": "connected", "session_present": flags.session_present},
         )
-        client.subscribe(self.readings_subscription, qos=1)
+        topics = [(self.readings_subscription, 1)]
+        if self.conn.subscribe_status:
+            topics.append((self._subscription(STATUS_FILTER), 1))
+        client.subscribe(topics)
+        with self._lock:
+            self.stats.mqtt_connected = True
         self._connected.set()
 
     def _on_disconnect(
@@ -214,25 +344,52 @@ class Collector:
     ) -> None:
         self._connected.clear()
         # Deliveries of the old connection must not be acknowledged on the new one: their
-        # message ids mean nothing there. The broker redelivers whatever we did not ack.
+        # message ids mean nothing there. The broker redelivers whatever we did not ack, so
+        # the queued ones are dropped: memory stays bounded across reconnects.
         self._generation += 1
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            dropped += 1
+        with self._lock:
+            self.stats.mqtt_connected = False
+            self.stats.in_flight -= dropped
         if not self._stopping.is_set():
-            log.warning("disconnected from broker: %s; reconnecting", reason_code)
+            log.warning(
+                "disconnected from broker: %s; reconnecting (%d queued deliveries left to "
+                "the broker)",
+                reason_code,
+                dropped,
+                extra={"event": "disconnected"},
+            )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.stats.in_flight += 1
+            self.stats.in_flight_max = max(self.stats.in_flight_max, self.stats.in_flight)
         self._queue.put(
             _Delivery(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload))
         )
 
     def _ack(self, deliveries: Sequence[_Delivery]) -> None:
+        generation = self._generation
+        acked = 0
         for d in deliveries:
-            if d.qos > 0 and d.generation == self._generation:
+            if d.generation != generation:
+                continue  # dropped from the count on disconnect already
+            acked += 1
+            if d.qos > 0:
                 self._client.ack(d.mid, d.qos)
+        with self._lock:
+            self.stats.in_flight -= acked
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, *, wait_connected_s: float = 10.0) -> None:
-        self.influx.create_database()
+        self._prepare_influx()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = self.conn.receive_maximum
@@ -252,6 +409,29 @@ class Collector:
                 wait_connected_s,
             )
 
+    def _prepare_influx(self) -> None:
+        """Create the database and seed the counter memory; InfluxDB may still be down."""
+        try:
+            self.influx.create_database()
+            if self.seed_counters:
+                self._seed_counters()
+        except InfluxError as exc:
+            log.warning("InfluxDB not ready at start (%s); writes will retry", exc)
+            with self._lock:
+                self.stats.influx_up = False
+
+    def _seed_counters(self) -> None:
+        rows = self.influx.query_records(
+            f'SELECT last("ac_energy_wh") FROM "{INVERTER_MEASUREMENT}" '
+            'WHERE time > now() - 30d GROUP BY "gateway", "device"'
+        )
+        for row in rows:
+            if row.get("last") is None:
+                continue
+            ts = datetime.fromtimestamp(row["time"] / 1000, UTC)
+            self.validator.counters.update(row["gateway"], row["device"], ts, float(row["last"]))
+        log.info("remembered the last counter of %d devices", len(rows))
+
     def stop(self) -> None:
         self._stopping.set()
         if self._writer is not None:
@@ -267,19 +447,36 @@ class Collector:
         self.stop()
 
     def wait_idle(self, timeout_s: float = 10.0, quiet_s: float = 0.5) -> bool:
-        """Wait until no message arrived and the queue is empty for ``quiet_s`` (tests, demo)."""
+        """Wait until nothing is in flight and nothing arrived for ``quiet_s`` (tests, demo)."""
         deadline = time.monotonic() + timeout_s
         last_count = -1
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
-            count = self.stats.messages
-            if count != last_count or not self._queue.empty():
+            with self._lock:
+                count = self.stats.messages + self.stats.status_messages
+                busy = self.stats.in_flight > 0 or self._busy
+            if count != last_count or busy or not self._queue.empty():
                 last_count = count
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since >= quiet_s:
                 return True
             time.sleep(0.05)
         return False
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when connected to the broker and the last InfluxDB write succeeded."""
+        with self._lock:
+            s = self.stats
+            detail: dict[str, Any] = {
+                "mqtt_connected": s.mqtt_connected,
+                "influx_up": s.influx_up,
+                "queue_depth": s.in_flight,
+                "messages": s.messages,
+                "readings_stored": s.readings_stored,
+                "rejected": s.rejected_total(),
+            }
+            ok = s.mqtt_connected and s.influx_up
+        return ok, detail
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -293,13 +490,16 @@ class Collector:
         size = len(first.payload)
         # Roughly 150 bytes of JSON per point; stop early when the batch is large enough.
         while size < self.batch_max_points * 150:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                item = self._queue.get(timeout=remaining)
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
             batch.append(item)
             size += len(item.payload)
         return batch
@@ -308,26 +508,76 @@ class Collector:
         while not self._stopping.is_set():
             batch = self._next_batch()
             if batch:
-                self._handle(batch)
+                self._busy = True
+                try:
+                    self._handle(batch)
+                except Exception:  # never let the writer die: the broker keeps the messages
+                    log.exception(
+                        "collector writer failed on a batch; the broker redelivers it on the "
+                        "next connection"
+                    )
+                finally:
+                    self._busy = False
 
     def _handle(self, deliveries: list[_Delivery]) -> None:
-        processed = [process_message(d.topic, d.payload) for d in deliveries]
-        points = [p for m in processed for p in m.points]
-        if not self._write_with_retry(points, deliveries, processed):
-            return  # stopping: nothing acknowledged, the broker redelivers
         now = datetime.now(UTC)
+        processed = [self._process(d, now) for d in deliveries]
+        seen: dict[str, tuple[int, datetime | None]] = {}
+        for m in processed:
+            if m.gateway_id and m.readings:
+                count, newest = seen.get(m.gateway_id, (0, None))
+                if newest is None or (m.newest_reading and m.newest_reading > newest):
+                    newest = m.newest_reading
+                seen[m.gateway_id] = (count + m.readings, newest)
+        extra = [
+            Point(
+                GATEWAY_SEEN_MEASUREMENT,
+                {"gateway": gw},
+                {
+                    "readings": n,
+                    "newest_reading_ms": int(newest.timestamp() * 1000) if newest else 0,
+                },
+                now,
+            )
+            for gw, (n, newest) in seen.items()
+        ]
+        points = [p for m in processed for p in m.points] + extra
+        if not self._write_with_retry(points, processed):
+            return  # stopping: nothing acknowledged, the broker redelivers
+        with self._lock:
+            for message in processed:
+                if message.is_status:
+                    self.stats.status_messages += 1
+                else:
+                    self.stats.messages += 1
+                self.stats.readings_stored += message.readings
+            for gw in seen:
+                self.stats.last_seen[gw] = now
         for message in processed:
-            self.stats.messages += 1
-            self.stats.readings_stored += message.readings
-            if message.gateway_id and message.readings:
-                self.stats.last_seen[message.gateway_id] = now
             for rejection in message.rejections:
                 self._reject(rejection)
         self._ack(deliveries)
 
-    def _write_with_retry(
-        self, points: list[Point], deliveries: list[_Delivery], processed: list[ProcessedMessage]
-    ) -> bool:
+    def _process(self, delivery: _Delivery, now: datetime) -> ProcessedMessage:
+        try:
+            return process_message(delivery.topic, delivery.payload, self.validator, now=now)
+        except Exception as exc:  # a bug must cost one message, not the collector
+            log.exception("could not process a message on %s", delivery.topic)
+            return ProcessedMessage(
+                [],
+                0,
+                [
+                    Rejection(
+                        delivery.topic,
+                        "internal_error",
+                        f"{type(exc).__name__}: {exc}"[:500],
+                        _payload_text(delivery.payload),
+                    )
+                ],
+                gateway_id_from_topic(delivery.topic),
+            )
+
+    def _write_with_retry(self, points: list[Point], processed: list[ProcessedMessage]) -> bool:
         delay = 0.5
         while True:
             started = time.monotonic()
@@ -336,22 +586,40 @@ class Collector:
             except InfluxWriteError as exc:
                 # The server refused some line: isolate the offending message(s).
                 log.error("InfluxDB refused a batch (%s); retrying message by message", exc)
-                self.stats.write_errors += 1
+                with self._lock:
+                    self.stats.write_errors += 1
                 return self._write_one_by_one(processed)
             except InfluxError as exc:
-                self.stats.write_errors += 1
-                log.warning("InfluxDB unavailable (%s); holding %d messages", exc, len(deliveries))
+                with self._lock:
+                    self.stats.write_errors += 1
+                    self.stats.influx_up = False
+                    holding = self.stats.in_flight
+                log.warning(
+                    "InfluxDB unavailable (%s); holding %d messages, retrying in %.1f s",
+                    exc,
+                    holding,
+                    delay,
+                    extra={"event": "influx_unavailable", "holding": holding},
+                )
                 if self._stopping.wait(delay):
                     return False
                 delay = min(delay * 2, 10.0)
                 continue
-            self.stats.last_write_s = time.monotonic() - started
-            self.stats.points_written += len(points)
-            self.stats.batches_written += 1
+            elapsed = time.monotonic() - started
+            self.metrics.write_seconds.observe(elapsed)
+            self.metrics.batch_points.observe(len(points))
+            self.metrics.batch_messages.observe(len(processed))
+            with self._lock:
+                if not self.stats.influx_up:
+                    log.info("InfluxDB accepts writes again", extra={"event": "influx_back"})
+                self.stats.influx_up = True
+                self.stats.last_write_s = elapsed
+                self.stats.points_written += len(points)
+                self.stats.batches_written += 1
             return True
 
     def _write_one_by_one(self, processed: list[ProcessedMessage]) -> bool:
-        for message in processed:
+        for index, message in enumerate(processed):
             try:
                 self.influx.write_points(message.points)
             except InfluxWriteError as exc:
@@ -367,23 +635,34 @@ class Collector:
                 message.points = []
             except InfluxError:
                 return self._write_with_retry(
-                    [p for m in processed for p in m.points], [], processed
+                    [p for m in processed[index:] for p in m.points], processed[index:]
                 )
             else:
-                self.stats.points_written += len(message.points)
+                with self._lock:
+                    self.stats.points_written += len(message.points)
         return True
 
     def _reject(self, rejection: Rejection) -> None:
-        if rejection.reading_index is None:
-            self.stats.rejected_messages[rejection.reason] += 1
-        else:
-            self.stats.rejected_readings[rejection.reason] += 1
+        kind = "message" if rejection.reading_index is None else "reading"
+        with self._lock:
+            if rejection.reading_index is None:
+                self.stats.rejected_messages[rejection.reason] += 1
+            else:
+                self.stats.rejected_readings[rejection.reason] += 1
         log.warning(
-            "rejected %s on %s%s: %s",
-            "reading" if rejection.reading_index is not None else "message",
+            "rejected %s on %s%s: %s: %s",
+            kind,
             rejection.topic,
             f" [reading {rejection.reading_index}]" if rejection.reading_index is not None else "",
-            f"{rejection.reason}: {rejection.detail}",
+            rejection.reason,
+            rejection.detail,
+            extra={
+                "event": "rejected",
+                "kind": kind,
+                "reason": rejection.reason,
+                "topic": rejection.topic,
+                "reading_index": rejection.reading_index,
+            },
         )
         envelope = {
             "reason": rejection.reason,

@@ -1,0 +1,421 @@
+"""Checks a decoded reading must pass before it is stored, each with a reason a person can act on.
+
+The wire decoder (:func:`gateway_firmware.wire.decode_batch`) already refuses what is not the
+wire format (JSON, types, required fields, UTC timestamps). This module adds what the format
+cannot know: physical ranges, the device's rating, the clock, the registry of gateways and
+devices, and lifetime counters that must not go backwards unless the gateway flagged it.
+
+Every check is a pure function returning ``None`` (fine) or a :class:`Problem` with a short,
+stable ``reason`` (used as a metric label) and a ``detail`` for the operator. Late data (hours
+or days old, replayed from a gateway's spool) is normal and passes; only readings older than
+:attr:`ValidationLimits.max_age_s` are refused.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from gateway_firmware.wire import Reading, ReadingFlag
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a message or a reading is not stored."""
+
+    reason: str
+    detail: str
+
+
+# --- registry lookups ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """What the collector needs to know about a registered device."""
+
+    gateway_id: str
+    device_id: str
+    rated_ac_power_w: float | None = None
+
+
+class DeviceDirectory(Protocol):
+    """Where the collector looks up gateways and devices (the registry, or a stand-in)."""
+
+    def gateway_known(self, gateway_id: str) -> bool:
+        """True when the gateway is registered and active."""
+        ...
+
+    def device(self, gateway_id: str, device_id: str) -> DeviceRecord | None:
+        """The device behind ``gateway_id``, or None when it is not registered there."""
+        ...
+
+
+class OpenDirectory:
+    """Accepts every gateway and device, without ratings: for the demo and a fresh install."""
+
+    def gateway_known(self, gateway_id: str) -> bool:
+        return True
+
+    def device(self, gateway_id: str, device_id: str) -> DeviceRecord | None:
+        return DeviceRecord(gateway_id, device_id)
+
+
+@dataclass
+class StaticDirectory:
+    """A fixed set of devices, e.g. from a file or a test."""
+
+    devices: Mapping[tuple[str, str], DeviceRecord]
+    extra_gateways: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, records: Iterable[DeviceRecord]) -> StaticDirectory:
+        return cls({(r.gateway_id, r.device_id): r for r in records})
+
+    def gateway_known(self, gateway_id: str) -> bool:
+        return gateway_id in self.extra_gateways or any(g == gateway_id for g, _ in self.devices)
+
+    def device(self, gateway_id: str, device_id: str) -> DeviceRecord | None:
+        return self.devices.get((gateway_id, device_id))
+
+
+@dataclass
+class CachedDirectory:
+    """Caches another directory's answers for ``ttl_s`` seconds (the registry is a database)."""
+
+    inner: DeviceDirectory
+    ttl_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _gateways: dict[str, tuple[float, bool]] = field(default_factory=dict, repr=False)
+    _devices: dict[tuple[str, str], tuple[float, DeviceRecord | None]] = field(
+        default_factory=dict, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def gateway_known(self, gateway_id: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            hit = self._gateways.get(gateway_id)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        known = self.inner.gateway_known(gateway_id)
+        with self._lock:
+            self._gateways[gateway_id] = (now, known)
+        return known
+
+    def device(self, gateway_id: str, device_id: str) -> DeviceRecord | None:
+        now = self.clock()
+        key = (gateway_id, device_id)
+        with self._lock:
+            hit = self._devices.get(key)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        record = self.inner.device(gateway_id, device_id)
+        with self._lock:
+            self._devices[key] = (now, record)
+        return record
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidationLimits:
+    """Configurable bounds; the defaults suit Dutch residential and small commercial roofs."""
+
+    #: How far a reading may lie in the future (gateway clock drift) [s].
+    future_tolerance_s: float = 300.0
+    #: How old a reading may be; older ones are refused (a gateway clock reset to 1970) [s].
+    max_age_s: float = 90 * 86400.0
+    #: Power may exceed the device's rating by this factor (short overload, meter tolerance) [-].
+    rating_overload_factor: float = 1.2
+    #: Plus this much, so tiny inverters are not refused for rounding [W].
+    rating_slack_w: float = 50.0
+    #: Night-time consumption an inverter may report as negative power [W].
+    min_ac_power_w: float = -500.0
+    #: Absolute bound when the device's rating is unknown [W].
+    max_ac_power_w: float = 1_000_000.0
+    #: Physical ranges per field, inclusive [field unit].
+    ranges: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "ac_energy_wh": (0.0, 1e12),
+            "ac_voltage_v": (0.0, 300.0),
+            "grid_frequency_hz": (0.0, 70.0),
+            "cabinet_temp_c": (-40.0, 125.0),
+            "dc_voltage_v": (0.0, 1500.0),
+            "dc_current_a": (-1.0, 100.0),
+            "dc_power_w": (-500.0, 1_000_000.0),
+        }
+    )
+
+
+# --- pure checks --------------------------------------------------------------------------------
+
+
+def check_timestamp(ts: datetime, now: datetime, limits: ValidationLimits) -> Problem | None:
+    """Refuse readings from the future (beyond the tolerance) or older than the window.
+
+    Parameters
+    ----------
+    ts
+        Time of the reading, timezone-aware [UTC].
+    now
+        The collector's clock, timezone-aware [UTC].
+    limits
+        The tolerance and the window [s].
+    """
+    ahead_s = (ts - now).total_seconds()
+    if ahead_s > limits.future_tolerance_s:
+        return Problem(
+            "future_timestamp",
+            f"ts {ts.isoformat()} is {ahead_s:.0f} s ahead of the collector's clock "
+            f"(tolerance {limits.future_tolerance_s:.0f} s): check the gateway's NTP sync",
+        )
+    age_s = -ahead_s
+    if age_s > limits.max_age_s:
+        return Problem(
+            "too_old",
+            f"ts {ts.isoformat()} is {timedelta(seconds=int(age_s))} old, window is "
+            f"{timedelta(seconds=int(limits.max_age_s))}: a gateway clock reset, or raise "
+            "--max-age if this backlog is real",
+        )
+    return None
+
+
+def check_range(name: str, value: float, low: float, high: float) -> Problem | None:
+    """Refuse a value outside its physical range.
+
+    Parameters
+    ----------
+    name
+        Field name, carrying its unit (``ac_voltage_v``).
+    value
+        The value [field unit].
+    low, high
+        Inclusive bounds [field unit].
+    """
+    if not math.isfinite(value) or value < low or value > high:
+        return Problem(
+            f"out_of_range_{name}",
+            f"{name}={value!r} outside the plausible range [{low:g}, {high:g}]",
+        )
+    return None
+
+
+def max_ac_power_w(rated_ac_power_w: float | None, limits: ValidationLimits) -> float:
+    """The highest AC power accepted from a device.
+
+    Parameters
+    ----------
+    rated_ac_power_w
+        The device's AC rating from the registry, None when unknown [W].
+    limits
+        Overload factor [-] and slack [W].
+    """
+    if rated_ac_power_w is None or rated_ac_power_w <= 0:
+        return limits.max_ac_power_w
+    return rated_ac_power_w * limits.rating_overload_factor + limits.rating_slack_w
+
+
+def check_ac_power(
+    ac_power_w: float, rated_ac_power_w: float | None, limits: ValidationLimits
+) -> Problem | None:
+    """Refuse AC power beyond the device's rating (with margin) or implausibly negative.
+
+    Parameters
+    ----------
+    ac_power_w
+        Reported AC active power [W].
+    rated_ac_power_w
+        The device's rating, None when unknown [W].
+    limits
+        Margins [W], [-].
+    """
+    if not math.isfinite(ac_power_w):
+        return Problem("out_of_range_ac_power_w", f"ac_power_w={ac_power_w!r} is not finite")
+    high = max_ac_power_w(rated_ac_power_w, limits)
+    if ac_power_w > high:
+        rating = f"rating {rated_ac_power_w:g} W" if rated_ac_power_w else "no rating known"
+        return Problem(
+            "power_above_rating",
+            f"ac_power_w={ac_power_w:g} exceeds {high:g} W ({rating}): a bad read or a wrong "
+            "rating in the registry",
+        )
+    if ac_power_w < limits.min_ac_power_w:
+        return Problem(
+            "out_of_range_ac_power_w",
+            f"ac_power_w={ac_power_w:g} below {limits.min_ac_power_w:g} W",
+        )
+    return None
+
+
+def check_counter(
+    previous: tuple[datetime, float] | None,
+    ts: datetime,
+    ac_energy_wh: float,
+    flags: Iterable[ReadingFlag],
+) -> Problem | None:
+    """Refuse a lifetime counter lower than the device's previous one, unless flagged.
+
+    Only readings later than the previous one are compared; a late reading from a spool is
+    not judged against a newer one.
+
+    Parameters
+    ----------
+    previous
+        Time [UTC] and counter [Wh] of the latest stored reading of this device, or None.
+    ts
+        Time of this reading [UTC].
+    ac_energy_wh
+        This reading's lifetime counter [Wh].
+    flags
+        The gateway's quality flags; ``counter_backwards`` admits a known step back.
+    """
+    if previous is None:
+        return None
+    prev_ts, prev_wh = previous
+    if ts <= prev_ts or ac_energy_wh >= prev_wh:
+        return None
+    if ReadingFlag.COUNTER_BACKWARDS in flags:
+        return None
+    return Problem(
+        "counter_backwards",
+        f"ac_energy_wh fell from {prev_wh:g} Wh ({prev_ts.isoformat()}) to {ac_energy_wh:g} Wh "
+        "without the counter_backwards flag: a bad read, or a replaced/reset inverter "
+        "(register the replacement)",
+    )
+
+
+def check_reading(
+    reading: Reading,
+    *,
+    now: datetime,
+    record: DeviceRecord | None,
+    previous_counter: tuple[datetime, float] | None,
+    limits: ValidationLimits,
+) -> Problem | None:
+    """All checks of one decoded reading; the first problem found, or None.
+
+    Parameters
+    ----------
+    reading
+        The decoded reading.
+    now
+        The collector's clock [UTC].
+    record
+        The registry's record of the device (None: unknown device).
+    previous_counter
+        Time [UTC] and counter [Wh] of the device's latest stored reading.
+    limits
+        Bounds.
+    """
+    if record is None:
+        return Problem(
+            "unknown_device",
+            f"device {reading.device_id!r} is not registered on this gateway: "
+            "add it to the registry (or fix the gateway's configuration)",
+        )
+    problem = check_timestamp(reading.ts, now, limits)
+    if problem:
+        return problem
+    if reading.ac_power_w is not None:
+        problem = check_ac_power(reading.ac_power_w, record.rated_ac_power_w, limits)
+        if problem:
+            return problem
+    ranges = limits.ranges
+    for name in ("ac_energy_wh", "ac_voltage_v", "grid_frequency_hz", "cabinet_temp_c"):
+        value = getattr(reading, name)
+        if value is not None and name in ranges:
+            problem = check_range(name, value, *ranges[name])
+            if problem:
+                return problem
+    for dc in reading.dc:
+        for name in ("dc_voltage_v", "dc_current_a", "dc_power_w"):
+            value = getattr(dc, name)
+            if value is not None and name in ranges:
+                problem = check_range(name, value, *ranges[name])
+                if problem:
+                    return Problem(problem.reason, f"mppt {dc.mppt}: {problem.detail}")
+    if reading.ac_energy_wh is not None:
+        problem = check_counter(previous_counter, reading.ts, reading.ac_energy_wh, reading.flags)
+        if problem:
+            return problem
+    return None
+
+
+@dataclass
+class CounterMemory:
+    """The latest lifetime counter seen per (gateway, device), for :func:`check_counter`.
+
+    Thread-safe. Seeded from InfluxDB at start so a restart does not forget.
+    """
+
+    _last: dict[tuple[str, str], tuple[datetime, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get(self, gateway_id: str, device_id: str) -> tuple[datetime, float] | None:
+        with self._lock:
+            return self._last.get((gateway_id, device_id))
+
+    def update(self, gateway_id: str, device_id: str, ts: datetime, ac_energy_wh: float) -> None:
+        """Remember a stored counter if it is the device's latest."""
+        key = (gateway_id, device_id)
+        with self._lock:
+            current = self._last.get(key)
+            if current is None or ts >= current[0]:
+                self._last[key] = (ts, ac_energy_wh)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._last)
+
+
+@dataclass
+class ReadingValidator:
+    """Applies :func:`check_reading` to decoded readings, with the registry and counter memory."""
+
+    directory: DeviceDirectory = field(default_factory=OpenDirectory)
+    limits: ValidationLimits = field(default_factory=ValidationLimits)
+    counters: CounterMemory = field(default_factory=CounterMemory)
+
+    def check_gateway(self, gateway_id: str) -> Problem | None:
+        if self.directory.gateway_known(gateway_id):
+            return None
+        return Problem(
+            "unknown_gateway",
+            f"gateway {gateway_id!r} is not in the registry: register it "
+            "(zonnewijk gateways add) or revoke its broker credentials",
+        )
+
+    def validate(
+        self, gateway_id: str, readings: Iterable[Reading], now: datetime
+    ) -> tuple[list[Reading], list[tuple[int, Reading, Problem]]]:
+        """Split readings into good ones and (index, reading, problem) for the rest.
+
+        Good readings' counters are remembered at once, so the next reading of the same device,
+        in this batch or a later one, is compared with them.
+        """
+        good: list[Reading] = []
+        bad: list[tuple[int, Reading, Problem]] = []
+        for index, reading in enumerate(readings):
+            problem = check_reading(
+                reading,
+                now=now,
+                record=self.directory.device(gateway_id, reading.device_id),
+                previous_counter=self.counters.get(gateway_id, reading.device_id),
+                limits=self.limits,
+            )
+            if problem is not None:
+                bad.append((index, reading, problem))
+                continue
+            good.append(reading)
+            if reading.ac_energy_wh is not None:
+                self.counters.update(
+                    gateway_id, reading.device_id, reading.ts, reading.ac_energy_wh
+                )
+        return good, bad
