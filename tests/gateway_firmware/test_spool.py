@@ -1,0 +1,188 @@
+"""The spool: durable, ordered, bounded, and survives kill -9."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway_firmware.spool import Spool, SpoolError
+from gateway_firmware.wire import DcInput, InverterState, Reading
+
+T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def reading(i: int, device: str = "inv-1") -> Reading:
+    return Reading(
+        device_id=device,
+        ts=T0 + timedelta(seconds=10 * i),
+        ac_power_w=1000.0 + i,
+        ac_energy_wh=5_000_000.0 + i,
+        state=InverterState.PRODUCING,
+        vendor_state=4,
+        dc=(DcInput(mppt=1, dc_voltage_v=400.0, dc_current_a=2.5, dc_power_w=1000.0),),
+    )
+
+
+def test_append_then_read_back_oldest_first(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        ids = spool.append([reading(i) for i in range(5)])
+        assert ids == sorted(ids) and len(set(ids)) == 5
+        rows = spool.after(0, 100)
+        assert [r.id for r in rows] == ids
+        assert [r.reading() for r in rows] == [reading(i) for i in range(5)]
+        assert [r.reading().ts for r in spool.after(ids[1], 2)] == [reading(2).ts, reading(3).ts]
+        assert spool.depth() == 5
+
+
+def test_delete_removes_only_acknowledged(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        ids = spool.append([reading(i) for i in range(6)])
+        assert spool.delete([ids[0], ids[2], ids[4]]) == 3
+        assert spool.delete([ids[0]]) == 0  # a duplicate PUBACK deletes nothing more
+        assert [r.id for r in spool.iter_all(batch=2)] == [ids[1], ids[3], ids[5]]
+        assert spool.depth() == 3
+
+
+def test_contents_and_seq_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as spool:
+        spool.append([reading(i) for i in range(3)])
+        seqs = [spool.next_seq() for _ in range(3)]
+    assert seqs == [1, 2, 3]
+    with Spool(path) as spool:
+        assert spool.depth() == 3
+        assert spool.next_seq() == 4
+        # ids keep growing after deletes (AUTOINCREMENT): replay order stays arrival order
+        old = [r.id for r in spool.iter_all()]
+        spool.delete(old)
+        new = spool.append([reading(9)])
+        assert new[0] > max(old)
+
+
+def test_bounded_spool_drops_oldest_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Spool(tmp_path / "s.db", max_readings=100) as spool:
+        spool.append([reading(i) for i in range(80)])
+        with caplog.at_level(logging.ERROR, logger="gateway_firmware.spool"):
+            spool.append([reading(i) for i in range(80, 150)])
+        assert spool.depth() == 100
+        assert spool.dropped_total() == 50
+        kept = [r.reading().ts for r in spool.iter_all()]
+        assert kept == [reading(i).ts for i in range(50, 150)]
+        assert "dropped the 50 oldest" in caplog.text
+    with Spool(tmp_path / "s.db", max_readings=100) as spool:
+        assert spool.stats().dropped_total == 50  # persisted for the status message
+
+
+def test_stats_and_read_only_view_while_writer_is_open(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as writer:
+        writer.append([reading(i) for i in range(4)])
+        with Spool(path, read_only=True) as viewer:
+            stats = viewer.stats()
+            assert stats.depth == 4
+            assert stats.oldest == reading(0).ts
+            assert stats.newest == reading(3).ts
+            with pytest.raises(sqlite3.OperationalError):
+                viewer.append([reading(5)])
+        assert writer.depth() == 4
+
+
+def test_wal_and_full_sync_are_set(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        assert spool._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_refuses_unusable_files(tmp_path: Path) -> None:
+    with pytest.raises(SpoolError, match="does not exist"):
+        Spool(tmp_path / "missing" / "s.db")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE x (a)").connection.commit()
+    with pytest.raises(SpoolError, match="not a gateway spool"):
+        Spool(other, read_only=True)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(SpoolError, match="not a usable spool"):
+        Spool(garbage)
+    with pytest.raises(SpoolError, match="does not exist"):
+        Spool(tmp_path / "nope.db", read_only=True)
+    with pytest.raises(ValueError, match="in-memory"):
+        Spool(":memory:")
+
+
+def test_audit_keeps_every_committed_key(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db", audit=True) as spool:
+        ids = spool.append([reading(0), reading(1, device="inv-2")])
+        spool.delete(ids)
+        assert spool.depth() == 0
+        ms = int(reading(0).ts.timestamp() * 1000)
+        assert spool.audit_keys() == [("inv-1", ms), ("inv-2", ms + 10_000)]
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import UTC, datetime, timedelta
+    from gateway_firmware.spool import Spool
+    from gateway_firmware.wire import Reading
+
+    spool = Spool(sys.argv[1])
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    i = 0
+    while True:
+        batch = [
+            Reading(device_id="inv-1", ts=t0 + timedelta(seconds=i + k), ac_energy_wh=float(i + k))
+            for k in range(3)
+        ]
+        ids = spool.append(batch)
+        # printed only after append() returned, i.e. after COMMIT
+        print(" ".join(map(str, ids)), flush=True)
+        if i % 9 == 0:
+            spool.delete(ids[:1])
+            print("deleted", ids[0], flush=True)
+        i += 3
+    """
+)
+
+
+def test_committed_readings_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Spool(path).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert proc.stdout is not None
+    committed: set[int] = set()
+    deleted: set[int] = set()
+    for _ in range(400):
+        line = proc.stdout.readline()
+        if line.startswith("deleted"):
+            deleted.add(int(line.split()[1]))
+        else:
+            committed.update(int(x) for x in line.split())
+    os.kill(proc.pid, signal.SIGKILL)  # mid-write, no cleanup
+    proc.wait(10)
+    proc.stdout.close()
+    with Spool(path) as spool:
+        assert spool._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        present = {r.id for r in spool.iter_all()}
+        assert committed - deleted <= present
+        assert not (deleted & present)
+        # anything beyond what was printed was committed between print and kill
+        assert all(i > max(committed) for i in present - committed)
+        for row in spool.iter_all():
+            assert row.reading().ac_energy_wh is not None
