@@ -1,0 +1,748 @@
+"""Simulated Modbus inverters: a real pymodbus server (TCP, or RTU on a serial port/pty).
+
+One :class:`SimulatedInverters` server serves one or more unit ids; each unit has a layout
+that encodes inverter values into registers:
+
+- :class:`SunSpecLayout` - SunSpec integer (models 1 + 101/103 + optional 160, scale factors)
+  or float (1 + 111/113), with options that mimic real devices: :func:`sma_layout` (unit 126,
+  models 11 and 12 before 103, large reads refused with exception 2), :func:`solaredge_layout`
+  (model 1 with L=65);
+- :class:`ProfileLayout` - any vendor profile from ``config/devices/``, encoded from the same
+  YAML the gateway decodes with.
+
+Values change while the server runs (:meth:`SimulatedInverters.set_values`,
+:meth:`SimulatedInverters.set_reading`, raw :meth:`SimulatedInverters.poke` for glitches).
+pymodbus 3.16 copies the datastore when the server is built, so updates go through the
+server's own ``async_setValues`` on its event loop; a whole update is applied in one loop
+callback, so a client never sees half of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from pymodbus.constants import ExcCodes
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from gateway_firmware.modbus.codec import (
+    SUNSPEC_NOT_IMPLEMENTED,
+    encode_number,
+    encode_string,
+)
+from gateway_firmware.modbus.transport import RegisterKind
+from gateway_firmware.profiles import Profile, load_profile
+from gateway_firmware.sunspec.client import SUNSPEC_MARKER
+from gateway_firmware.sunspec.models import (
+    MPPT_MODEL,
+    ModelDef,
+    Point,
+    model_defs,
+    state_map,
+)
+from gateway_firmware.wire import InverterState, Reading
+
+log = logging.getLogger(__name__)
+
+Image = dict[RegisterKind, dict[int, int]]
+
+_FUNC_CODE = {RegisterKind.HOLDING: 3, RegisterKind.INPUT: 4}
+_ST_CODE = {state: code for code, state in state_map().items()}
+
+
+@dataclass
+class DcValues:
+    """One MPPT input of a simulated inverter; None encodes the layout's sentinel."""
+
+    dc_voltage_v: float | None = None
+    dc_current_a: float | None = None
+    dc_power_w: float | None = None
+
+
+@dataclass
+class InverterValues:
+    """Everything a simulated inverter reports; None encodes "not implemented" / invalid."""
+
+    ac_power_w: float | None = 0.0
+    ac_energy_wh: float | None = 0.0
+    ac_voltage_v: float | None = 230.0
+    grid_frequency_hz: float | None = 50.0
+    cabinet_temp_c: float | None = 25.0
+    dc: list[DcValues] = field(default_factory=list)
+    state: InverterState = InverterState.PRODUCING
+    vendor_state: int | None = None
+    events: int = 0  # SunSpec Evt1 bits / vendor fault code
+
+    @classmethod
+    def from_reading(cls, reading: Reading) -> InverterValues:
+        """The values a device must hold to produce ``reading`` (events from vendor_events)."""
+        dc = [DcValues(d.dc_voltage_v, d.dc_current_a, d.dc_power_w) for d in reading.dc]
+        return cls(
+            ac_power_w=reading.ac_power_w,
+            ac_energy_wh=reading.ac_energy_wh,
+            ac_voltage_v=reading.ac_voltage_v,
+            grid_frequency_hz=reading.grid_frequency_hz,
+            cabinet_temp_c=reading.cabinet_temp_c,
+            dc=dc,
+            state=reading.state,
+            vendor_state=reading.vendor_state,
+            events=reading.vendor_events or 0,
+        )
+
+
+class Layout(Protocol):
+    """Encodes values into a register image."""
+
+    @property
+    def name(self) -> str: ...
+
+    #: Largest read the device accepts; larger ones get exception 2 (None: protocol limit).
+    max_read_registers: int | None
+
+    def encode(self, values: InverterValues) -> Image: ...
+
+
+# --- SunSpec --------------------------------------------------------------------------------
+
+DEFAULT_INT_SF: dict[str, int] = {
+    "A_SF": -2,
+    "V_SF": -1,
+    "W_SF": 0,
+    "Hz_SF": -2,
+    "VA_SF": 0,
+    "VAr_SF": 0,
+    "PF_SF": -2,
+    "WH_SF": 0,
+    "DCA_SF": -2,
+    "DCV_SF": -1,
+    "DCW_SF": 0,
+    "Tmp_SF": -1,
+}
+DEFAULT_MPPT_SF: dict[str, int] = {"DCA_SF": -2, "DCV_SF": -1, "DCW_SF": 0, "DCWH_SF": 0}
+
+
+def _sentinel_registers(type_name: str, size: int) -> list[int]:
+    if type_name == "float32":
+        return encode_number(math.nan, "float32")
+    if type_name == "string":
+        return [0] * size
+    raw = SUNSPEC_NOT_IMPLEMENTED[type_name]
+    return [(raw >> (16 * (size - 1 - i))) & 0xFFFF for i in range(size)]
+
+
+def _clamp_int(value: float, type_name: str) -> int:
+    limits = {
+        "int16": (-0x7FFF, 0x7FFF),
+        "uint16": (0, 0xFFFE),
+        "acc32": (1, 0xFFFFFFFF),
+        "uint32": (0, 0xFFFFFFFE),
+    }
+    lo, hi = limits.get(type_name, (-(2**31) + 1, 2**31 - 1))
+    return max(lo, min(hi, round(value)))
+
+
+@dataclass
+class SunSpecLayout:
+    """A SunSpec register map.
+
+    Parameters
+    ----------
+    float_model
+        Serve 111/113 (float32) instead of 101/103 (integer + scale factor).
+    phases
+        1 (model 101/111) or 3 (103/113).
+    base
+        Address of the "SunS" marker (40000, 50000 or 0; 40001 mimics a 1-based mistake).
+    common_length
+        L of model 1 (66 in the specification, 65 on SolarEdge).
+    extra_models
+        (model id, length) of models served between model 1 and the inverter model
+        (SMA: 11 and 12), filled with zeros.
+    mppt_count
+        Serve model 160 with this many modules (None: no model 160).
+    scale_factors
+        Scale factors of the integer model and model 160 (``W_SF``, ``DCW_SF``, ...).
+    max_read_registers
+        Refuse reads longer than this with exception 2 (SMA-like); None: accept up to 125.
+    """
+
+    name: str = "sunspec-int"
+    float_model: bool = False
+    phases: int = 3
+    base: int = 40000
+    common_length: int = 66
+    extra_models: tuple[tuple[int, int], ...] = ()
+    mppt_count: int | None = None
+    manufacturer: str = "Zonnewijk"
+    model: str = "SimInverter 5000"
+    serial: str = "SIM0001"
+    version: str = "1.0.0"
+    options: str = ""
+    scale_factors: dict[str, int] = field(default_factory=dict)
+    max_read_registers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.phases not in (1, 3):
+            raise ValueError("phases must be 1 or 3")
+        self.scale_factors = {**DEFAULT_INT_SF, **DEFAULT_MPPT_SF, **self.scale_factors}
+
+    @property
+    def inverter_model_id(self) -> int:
+        return (
+            (111 if self.phases == 1 else 113)
+            if self.float_model
+            else (101 if self.phases == 1 else 103)
+        )
+
+    def model_addresses(self) -> dict[int, int]:
+        """Address of each served model's id register (by model id)."""
+        addresses = {}
+        address = self.base + 2
+        addresses[1] = address
+        address += 2 + self.common_length
+        for model_id, length in self.extra_models:
+            addresses[model_id] = address
+            address += 2 + length
+        addresses[self.inverter_model_id] = address
+        address += 2 + (model_defs()[self.inverter_model_id].length or 0)
+        if self.mppt_count is not None:
+            addresses[MPPT_MODEL] = address
+        return addresses
+
+    def encode(self, values: InverterValues) -> Image:
+        regs: dict[int, int] = {}
+
+        def put(address: int, words: Sequence[int]) -> None:
+            for i, word in enumerate(words):
+                regs[address + i] = word & 0xFFFF
+
+        put(self.base, SUNSPEC_MARKER)
+        address = self.base + 2
+        # model 1
+        common = model_defs()[1]
+        put(address, [1, self.common_length])
+        put(address + 2, [0] * self.common_length)
+        strings = {
+            "Mn": self.manufacturer,
+            "Md": self.model,
+            "Opt": self.options,
+            "Vr": self.version,
+            "SN": self.serial,
+        }
+        for name, text in strings.items():
+            point = common.points[name]
+            put(address + point.offset, encode_string(text, point.size))
+        address += 2 + self.common_length
+        for model_id, length in self.extra_models:
+            put(address, [model_id, length])
+            put(address + 2, [0] * length)
+            address += 2 + length
+        inverter = model_defs()[self.inverter_model_id]
+        length = inverter.length or 0
+        put(address, [inverter.model_id, length])
+        put(address + 2, [0] * length)
+        self._encode_inverter(inverter, address, values, put)
+        address += 2 + length
+        if self.mppt_count is not None:
+            address = self._encode_mppt(address, values, put)
+        put(address, [0xFFFF, 0])
+        return {RegisterKind.HOLDING: regs, RegisterKind.INPUT: {}}
+
+    def _point_words(self, model: ModelDef, point: Point, value: float | None) -> list[int]:
+        if value is None:
+            return _sentinel_registers(point.type, point.size)
+        if point.type == "float32":
+            return encode_number(float(value), "float32")
+        scaled = value
+        if point.sf:
+            scaled = value / 10.0 ** self.scale_factors[point.sf]
+        return encode_number(_clamp_int(scaled, point.type), point.type)
+
+    def _encode_inverter(
+        self, model: ModelDef, address: int, values: InverterValues, put: Any
+    ) -> None:
+        dc = values.dc
+        dc_v = [d.dc_voltage_v for d in dc if d.dc_voltage_v is not None]
+        dc_a = [d.dc_current_a for d in dc if d.dc_current_a is not None]
+        dc_w = [d.dc_power_w for d in dc if d.dc_power_w is not None]
+        ac_current = None
+        if values.ac_power_w is not None and values.ac_voltage_v:
+            ac_current = abs(values.ac_power_w) / values.ac_voltage_v / self.phases
+        point_values: dict[str, float | None] = {
+            "A": None if ac_current is None else ac_current * self.phases,
+            "AphA": ac_current,
+            "PhVphA": values.ac_voltage_v,
+            "W": values.ac_power_w,
+            "Hz": values.grid_frequency_hz,
+            "WH": values.ac_energy_wh,
+            "DCV": sum(dc_v) / len(dc_v) if dc_v else None,
+            "DCA": sum(dc_a) if dc_a else None,
+            "DCW": sum(dc_w) if dc_w else None,
+            "TmpCab": values.cabinet_temp_c,
+        }
+        if self.phases == 3:
+            point_values.update(
+                AphB=ac_current,
+                AphC=ac_current,
+                PhVphB=values.ac_voltage_v,
+                PhVphC=values.ac_voltage_v,
+            )
+        for name, point in model.points.items():
+            if name.endswith("_SF"):
+                put(address + point.offset, encode_number(self.scale_factors[name], "sunssf"))
+            elif name in point_values:
+                put(address + point.offset, self._point_words(model, point, point_values[name]))
+            elif name in ("St", "StVnd", "Evt1"):
+                continue
+            else:
+                put(address + point.offset, _sentinel_registers(point.type, point.size))
+        st = _ST_CODE.get(values.state)
+        put(address + model.points["St"].offset, [0xFFFF if st is None else st])
+        vendor = values.vendor_state if values.vendor_state is not None else 0xFFFF
+        put(address + model.points["StVnd"].offset, [vendor])
+        put(address + model.points["Evt1"].offset, encode_number(values.events, "bitfield32"))
+
+    def _encode_mppt(self, address: int, values: InverterValues, put: Any) -> int:
+        model = model_defs()[MPPT_MODEL]
+        assert self.mppt_count is not None and model.module_points is not None
+        assert model.module_start is not None and model.module_length is not None
+        length = 8 + model.module_length * self.mppt_count
+        put(address, [MPPT_MODEL, length])
+        put(address + 2, [0] * length)
+        for name in ("DCA_SF", "DCV_SF", "DCW_SF", "DCWH_SF"):
+            put(
+                address + model.points[name].offset,
+                encode_number(self.scale_factors[name], "sunssf"),
+            )
+        put(address + model.points["Evt"].offset, [0, 0])
+        put(address + model.points["N"].offset, [self.mppt_count])
+        put(address + model.points["TmsPer"].offset, [0xFFFF])
+        for index in range(self.mppt_count):
+            module = address + model.module_start + index * model.module_length
+            dc = values.dc[index] if index < len(values.dc) else DcValues()
+            points = model.module_points
+            put(module + points["ID"].offset, [index + 1])
+            put(module + points["IDStr"].offset, encode_string(f"MPPT {index + 1}", 8))
+            for name, value in (
+                ("DCA", dc.dc_current_a),
+                ("DCV", dc.dc_voltage_v),
+                ("DCW", dc.dc_power_w),
+            ):
+                put(module + points[name].offset, self._point_words(model, points[name], value))
+            put(module + points["DCWH"].offset, [0, 0])
+            put(module + points["Tms"].offset, [0, 0])
+            put(module + points["Tmp"].offset, [0x8000])
+            put(module + points["DCSt"].offset, [4 if (dc.dc_power_w or 0) > 0 else 2])
+            put(module + points["DCEvt"].offset, [0, 0])
+        return address + 2 + length
+
+
+def sma_layout(**overrides: Any) -> SunSpecLayout:
+    """SMA-like: models 11 and 12 before 103, reads over 60 registers refused (exception 2).
+
+    Serve it on unit 126.
+    """
+    settings: dict[str, Any] = {
+        "name": "sma",
+        "extra_models": ((11, 13), (12, 98)),
+        "manufacturer": "SMA",
+        "model": "STP 6.0-3AV-40",
+        "serial": "3012345678",
+        "version": "3.10.10.R",
+        "max_read_registers": 60,
+    }
+    return SunSpecLayout(**{**settings, **overrides})
+
+
+def solaredge_layout(**overrides: Any) -> SunSpecLayout:
+    """SolarEdge-like: model 1 with L=65 (the specification says 66), model 101, unit 1."""
+    settings: dict[str, Any] = {
+        "name": "solaredge",
+        "common_length": 65,
+        "phases": 1,
+        "manufacturer": "SolarEdge",
+        "model": "SE5000H",
+        "serial": "7E123456",
+        "version": "0004.0019.0035",
+    }
+    return SunSpecLayout(**{**settings, **overrides})
+
+
+# --- vendor profiles ------------------------------------------------------------------------
+
+
+def _raw_words(raw: int, count: int, word_order: str) -> list[int]:
+    words = [(raw >> (16 * (count - 1 - i))) & 0xFFFF for i in range(count)]
+    return words if word_order == "big" else list(reversed(words))
+
+
+@dataclass
+class ProfileLayout:
+    """A vendor map from a ``config/devices/`` profile, encoded with the gateway's own file."""
+
+    profile: Profile
+    model: str = "SIM-5KTL"
+    serial: str = "SIM0001"
+    max_read_registers: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def _state_code(self, state: InverterState) -> int | None:
+        entry = next((s for s in self.profile.states if s.state is state), None)
+        return None if entry is None else entry.first
+
+    def encode(self, values: InverterValues) -> Image:
+        image: Image = {RegisterKind.HOLDING: {}, RegisterKind.INPUT: {}}
+        vendor_state = values.vendor_state
+        if vendor_state is None:
+            vendor_state = self._state_code(values.state)
+        by_field: dict[str, float | None] = {
+            "ac_power_w": values.ac_power_w,
+            "ac_energy_wh": values.ac_energy_wh,
+            "ac_voltage_v": values.ac_voltage_v,
+            "grid_frequency_hz": values.grid_frequency_hz,
+            "cabinet_temp_c": values.cabinet_temp_c,
+            "vendor_state": None if vendor_state is None else float(vendor_state),
+            "vendor_events": float(values.events),
+        }
+        for index, dc in enumerate(values.dc, start=1):
+            by_field[f"dc{index}_voltage_v"] = dc.dc_voltage_v
+            by_field[f"dc{index}_current_a"] = dc.dc_current_a
+            by_field[f"dc{index}_power_w"] = dc.dc_power_w
+        for spec in self.profile.registers:
+            value = by_field.get(spec.field)
+            if value is None:
+                raw = min(spec.invalid) if spec.invalid else 0
+                words = _raw_words(raw, spec.count, spec.word_order)
+            else:
+                scaled = value if spec.unit == "code" else value / spec.scale
+                number: float = scaled if spec.type == "float32" else _clamp_int(scaled, spec.type)
+                words = encode_number(number, spec.type, spec.word_order)
+            for i, word in enumerate(words):
+                image[spec.kind][spec.address + i] = word
+        strings = {"model": self.model, "serial": self.serial, "firmware": "V100R001C00"}
+        for key, string_spec in self.profile.identify.items():
+            for i, word in enumerate(encode_string(strings.get(key, ""), string_spec.size)):
+                image[string_spec.kind][string_spec.address + i] = word
+        return image
+
+
+def layout_for(name: str, **overrides: Any) -> Layout:
+    """A layout by name: ``sunspec-int``, ``sunspec-float``, ``sma``, ``solaredge``, or a profile
+    name from ``config/devices/`` (``huawei`` and ``sungrow`` accepted as short names)."""
+    aliases = {"huawei": "huawei-sun2000", "sungrow": "sungrow-sg", "sunspec": "sunspec-int"}
+    name = aliases.get(name, name)
+    if name == "sunspec-int":
+        return SunSpecLayout(**overrides)
+    if name == "sunspec-float":
+        return SunSpecLayout(**{"name": "sunspec-float", "float_model": True, **overrides})
+    if name == "sma":
+        return sma_layout(**overrides)
+    if name == "solaredge":
+        return solaredge_layout(**overrides)
+    return ProfileLayout(load_profile(name), **overrides)
+
+
+LAYOUT_NAMES = (
+    "sunspec-int",
+    "sunspec-float",
+    "sma",
+    "solaredge",
+    "huawei-sun2000",
+    "sungrow-sg",
+    "growatt",
+)
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def _spans(addresses: Iterable[int], max_hole: int = 64) -> list[tuple[int, int]]:
+    """Contiguous (start, count) blocks covering ``addresses``, bridging small holes."""
+    spans: list[list[int]] = []
+    for address in sorted(addresses):
+        if spans and address - spans[-1][1] <= max_hole:
+            spans[-1][1] = address + 1
+        elif not spans or address >= spans[-1][1]:
+            spans.append([address, address + 1])
+    return [(lo, hi - lo) for lo, hi in spans]
+
+
+@dataclass
+class _Unit:
+    layout: Layout
+    values: InverterValues
+    pokes: dict[RegisterKind, dict[int, int]] = field(
+        default_factory=lambda: {RegisterKind.HOLDING: {}, RegisterKind.INPUT: {}}
+    )
+    busy_replies: int = 0
+    requests: int = 0
+
+
+class SimulatedInverters:
+    """A Modbus server simulating inverters, one per unit id.
+
+    Example::
+
+        with SimulatedInverters({1: layout_for("sunspec-int")}) as sim:
+            sim.set_values(1, ac_power_w=2400, ac_energy_wh=1_234_000)
+            ... read 127.0.0.1:sim.port unit 1 ...
+
+    Parameters
+    ----------
+    units
+        Layout per unit id.
+    host, port
+        TCP address to listen on (port 0: pick a free one; see :attr:`port`).
+    serial_port
+        Serve Modbus RTU on this serial device (e.g. one end of a socat pty pair) instead of TCP.
+    baudrate
+        Serial speed [baud].
+    """
+
+    def __init__(
+        self,
+        units: Mapping[int, Layout],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        serial_port: str | None = None,
+        baudrate: int = 19200,
+    ) -> None:
+        if not units:
+            raise ValueError("serve at least one unit id")
+        for unit in units:
+            if not 1 <= unit <= 247:
+                raise ValueError(f"unit id must be 1..247, got {unit}")
+        self._units = {unit: _Unit(layout, InverterValues()) for unit, layout in units.items()}
+        self.host = host
+        self._requested_port = port
+        self.port = port
+        self.serial_port = serial_port
+        self.baudrate = baudrate
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: ModbusTcpServer | ModbusSerialServer | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> Self:
+        """Start serving in a background thread; returns when the server listens."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        if self.serial_port is None and self._requested_port == 0:
+            from collector.devservices import free_port
+
+            self.port = free_port()
+        self._thread = threading.Thread(target=self._run, name="sim-inverters", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout_s):
+            raise RuntimeError(f"simulated inverter did not start within {timeout_s} s")
+        if self._error is not None:
+            raise RuntimeError(
+                f"simulated inverter failed to start: {self._error}"
+            ) from self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._started.set()
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _devices(self) -> list[SimDevice]:
+        devices = []
+        for unit_id, unit in self._units.items():
+            image = unit.layout.encode(unit.values)
+            blocks: list[list[SimData]] = []
+            for kind in (RegisterKind.HOLDING, RegisterKind.INPUT):
+                spans = _spans(image[kind]) or [(0, 1)]
+                blocks.append(
+                    [SimData(s, count=n, values=0, datatype=DataType.REGISTERS) for s, n in spans]
+                )
+            bits = [SimData(0, values=False, datatype=DataType.BITS)]
+            devices.append(
+                SimDevice(
+                    id=unit_id,
+                    simdata=(bits, list(bits), blocks[0], blocks[1]),
+                    action=partial(self._action, unit_id),
+                )
+            )
+        return devices
+
+    async def _action(
+        self,
+        unit_id: int,
+        function_code: int,
+        _start_address: int,
+        _address: int,
+        count: int,
+        _registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        if set_values is not None:
+            return None  # our own updates
+        unit = self._units[unit_id]
+        unit.requests += 1
+        if unit.busy_replies > 0:
+            unit.busy_replies -= 1
+            return ExcCodes.DEVICE_BUSY
+        limit = unit.layout.max_read_registers
+        if limit is not None and count > limit:
+            return ExcCodes.ILLEGAL_ADDRESS
+        return None
+
+    async def _serve(self) -> None:
+        devices = self._devices()
+        if self.serial_port is not None:
+            self._server = ModbusSerialServer(
+                devices,
+                framer=FramerType.RTU,
+                port=self.serial_port,
+                baudrate=self.baudrate,
+                ignore_missing_devices=True,
+            )
+        else:
+            self._server = ModbusTcpServer(
+                devices, address=(self.host, self.port), ignore_missing_devices=True
+            )
+        await self._server.serve_forever(background=True)
+        for unit_id in self._units:
+            await self._write_unit(unit_id)
+        self._started.set()
+        await self._server.serving
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._loop is not None and self._server is not None and self._thread is not None:
+            with contextlib.suppress(RuntimeError):
+                shutdown = self._server.shutdown()  # type: ignore[no-untyped-call]
+                asyncio.run_coroutine_threadsafe(shutdown, self._loop).result(5)
+            self._thread.join(5)
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- updates ------------------------------------------------------------------------------
+
+    async def _write_unit(self, unit_id: int) -> None:
+        assert self._server is not None
+        unit = self._units[unit_id]
+        image = unit.layout.encode(unit.values)
+        for kind, registers in image.items():
+            merged = {**registers, **{a: v for a, v in unit.pokes[kind].items() if a in registers}}
+            for start, count in _spans(merged, max_hole=0):
+                values = [merged[start + i] for i in range(count)]
+                await self._server.async_setValues(unit_id, _FUNC_CODE[kind], start, values)
+
+    def _apply(self, unit_id: int) -> None:
+        if self._loop is None or not self._started.is_set():
+            return  # written when the server starts
+        asyncio.run_coroutine_threadsafe(self._write_unit(unit_id), self._loop).result(10)
+
+    def _unit(self, unit: int | None) -> tuple[int, _Unit]:
+        if unit is None:
+            if len(self._units) != 1:
+                raise ValueError("several units served: say which one")
+            unit = next(iter(self._units))
+        if unit not in self._units:
+            raise ValueError(f"unit {unit} is not served (units: {sorted(self._units)})")
+        return unit, self._units[unit]
+
+    def values(self, unit: int | None = None) -> InverterValues:
+        """A copy of the values a unit currently serves."""
+        return replace(self._unit(unit)[1].values)
+
+    def set_values(self, unit: int | None = None, **changes: Any) -> None:
+        """Change some values of a unit, e.g. ``set_values(1, ac_power_w=2500.0)``.
+
+        ``dc`` takes a list of :class:`DcValues` (or (V, A, W) tuples); ``scale_factors`` takes a
+        dict merged into a SunSpec integer layout's scale factors.
+        """
+        unit_id, state = self._unit(unit)
+        with self._lock:
+            scale_factors = changes.pop("scale_factors", None)
+            if scale_factors is not None:
+                if not isinstance(state.layout, SunSpecLayout):
+                    raise ValueError(f"unit {unit_id} ({state.layout.name}) has no scale factors")
+                state.layout.scale_factors.update(scale_factors)
+            if "dc" in changes:
+                changes["dc"] = [
+                    d if isinstance(d, DcValues) else DcValues(*d) for d in changes["dc"]
+                ]
+            state.values = replace(state.values, **changes)
+            self._apply(unit_id)
+
+    def set_reading(self, reading: Reading, unit: int | None = None) -> None:
+        """Serve exactly the values of ``reading`` (one call, applied atomically)."""
+        unit_id, state = self._unit(unit)
+        with self._lock:
+            state.values = InverterValues.from_reading(reading)
+            self._apply(unit_id)
+
+    def poke(
+        self,
+        address: int,
+        values: Sequence[int],
+        *,
+        unit: int | None = None,
+        kind: RegisterKind = RegisterKind.HOLDING,
+    ) -> None:
+        """Override raw registers (glitches: 65535, NaN, sentinels) until :meth:`clear_pokes`."""
+        unit_id, state = self._unit(unit)
+        with self._lock:
+            for i, value in enumerate(values):
+                if not 0 <= value <= 0xFFFF:
+                    raise ValueError(f"register value {value} is not 0..65535")
+                state.pokes[kind][address + i] = value
+            self._apply(unit_id)
+
+    def clear_pokes(self, unit: int | None = None) -> None:
+        unit_id, state = self._unit(unit)
+        with self._lock:
+            for table in state.pokes.values():
+                table.clear()
+            self._apply(unit_id)
+
+    def reply_busy(self, count: int, unit: int | None = None) -> None:
+        """Answer the next ``count`` reads with exception 6 (device busy)."""
+        self._unit(unit)[1].busy_replies = count
+
+    def request_count(self, unit: int | None = None) -> int:
+        """Read requests the unit has received."""
+        return self._unit(unit)[1].requests
+
+    def layout(self, unit: int | None = None) -> Layout:
+        return self._unit(unit)[1].layout

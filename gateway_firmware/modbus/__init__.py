@@ -1,0 +1,1 @@
+"""The Modbus side of the gateway: buses, read planning, device readers."""
