@@ -1,0 +1,394 @@
+"""The gateway service (``zonnewijk-gateway run``) and the spool inspector (``... spool``).
+
+One main loop, one thread (plus paho's network thread):
+
+1. poll each device when it is due (each at its own interval, on a fixed grid);
+2. commit the reading to the spool, then hand it to the publisher's live lane;
+3. let the publisher handle PUBACKs (deleting acknowledged readings), refresh the retained
+   status and replay the backlog at its limited rate;
+4. tell systemd we are alive (``WATCHDOG=1`` over ``$NOTIFY_SOCKET``), then sleep until the
+   next poll, the next replay slot or the next broker event.
+
+A poll that fails is logged (once per change of outcome, not every 10 s) and reported in the
+status message's ``last_poll``; the loop goes on. SIGTERM/SIGINT stop the loop: the gateway
+publishes a retained ``offline`` status and closes the spool. ``kill -9`` or a power cut lose
+nothing that was committed: the next start replays the spool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+from gateway_firmware import __version__
+from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, load_config
+from gateway_firmware.publisher import Publisher
+from gateway_firmware.spool import Spool, SpoolError
+from gateway_firmware.wire import DeviceInfo, Reading, format_ts
+
+log = logging.getLogger(__name__)
+
+
+class PolledDevice(Protocol):
+    """What the service needs from a device reader (``gateway_firmware.modbus.reader``)."""
+
+    device_id: str
+    last_result: str
+
+    def poll(self) -> Reading: ...
+
+    def device_info(self) -> DeviceInfo: ...
+
+
+# --- systemd --------------------------------------------------------------------------------
+
+
+class SystemdNotifier:
+    """sd_notify(3) without a dependency: datagrams to the socket in ``$NOTIFY_SOCKET``.
+
+    Does nothing when the service was not started by systemd (no ``NOTIFY_SOCKET``).
+    ``watchdog_interval_s`` is half of systemd's ``WatchdogSec`` (``$WATCHDOG_USEC``), the
+    usual safety margin, or None when no watchdog is configured for this process.
+    """
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        address = env.get("NOTIFY_SOCKET", "")
+        self._address: str | None = None
+        if address.startswith("@"):  # abstract namespace
+            self._address = "\0" + address[1:]
+        elif address.startswith("/"):
+            self._address = address
+        self.watchdog_interval_s: float | None = None
+        usec = env.get("WATCHDOG_USEC", "")
+        pid = env.get("WATCHDOG_PID", "")
+        if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
+            self.watchdog_interval_s = int(usec) / 1e6 / 2
+        self._sock: socket.socket | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._address is not None
+
+    def notify(self, message: str) -> bool:
+        """Send one state line (``READY=1``, ``WATCHDOG=1``, ``STATUS=...``); True if sent."""
+        if self._address is None:
+            return False
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.sendto(message.encode(), self._address)
+            return True
+        except OSError as exc:
+            log.warning("sd_notify to %r failed: %s", self._address, exc)
+            return False
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+# --- devices --------------------------------------------------------------------------------
+
+
+def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[], None]]:
+    """Device readers for the configured devices, sharing one bus per host:port / serial port.
+
+    Returns the readers and a function that closes their buses.
+    """
+    from gateway_firmware.modbus.reader import DeviceReader
+    from gateway_firmware.modbus.transport import BusSettings, ModbusBus
+
+    buses: dict[str, ModbusBus] = {}
+    readers: list[PolledDevice] = []
+
+    def bus_for(device: DeviceConfig) -> ModbusBus:
+        bus = buses.get(device.bus_key)
+        if bus is None:
+            settings = BusSettings(timeout_s=device.timeout_s, gap_s=device.gap_s)
+            if device.host is not None:
+                bus = ModbusBus.tcp(device.host, device.port, settings=settings)
+            else:
+                assert device.serial_port is not None
+                bus = ModbusBus.serial(
+                    device.serial_port,
+                    baudrate=device.baudrate,
+                    parity=device.parity,
+                    stopbits=device.stopbits,
+                    settings=settings,
+                )
+            buses[device.bus_key] = bus
+        return bus
+
+    for device in config.devices:
+        readers.append(
+            DeviceReader(
+                bus_for(device),
+                unit=device.unit,
+                device_id=device.device_id,
+                gateway_id=config.gateway_id,
+                profile=device.profile,
+                rated_ac_power_w=device.rated_power_w,
+            )
+        )
+
+    def close() -> None:
+        for bus in buses.values():
+            with contextlib.suppress(Exception):
+                bus.close()
+
+    return readers, close
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Schedule:
+    device: PolledDevice
+    interval_s: float
+    due: float
+    info_published: bool = False
+    last_outcome: str = ""
+    polls: int = 0
+    failures: int = 0
+
+
+class GatewayService:
+    """Polls, spools and publishes until :meth:`request_stop` (or SIGTERM).
+
+    Parameters
+    ----------
+    config
+        The validated configuration.
+    devices
+        One reader per entry of ``config.devices`` (same order); default: built from the
+        configuration with :func:`build_devices`.
+    notifier
+        systemd notifier (default: from the environment).
+    clock
+        Monotonic clock [s].
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        devices: Sequence[PolledDevice] | None = None,
+        notifier: SystemdNotifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._close_devices: Callable[[], None] = lambda: None
+        if devices is None:
+            built, self._close_devices = build_devices(config)
+            devices = built
+        if len(devices) != len(config.devices):
+            raise ValueError("one device reader per configured device is needed")
+        self.notifier = notifier or SystemdNotifier()
+        self._clock = clock
+        self._stop = threading.Event()
+        now = clock()
+        self._schedules = [
+            # spread the first polls a little so devices on one bus do not all start at once
+            _Schedule(dev, cfg.interval_s, now + 0.2 * i)
+            for i, (dev, cfg) in enumerate(zip(devices, config.devices, strict=True))
+        ]
+        self.spool = Spool(
+            config.spool.path, max_readings=config.spool.max_readings, audit=config.spool.audit
+        )
+        self.publisher = Publisher(
+            gateway_id=config.gateway_id,
+            mqtt_config=config.mqtt,
+            spool=self.spool,
+            spool_config=config.spool,
+            firmware_version=__version__,
+            client_id=config.client_id,
+            status_interval_s=config.status_interval_s,
+            clock=clock,
+        )
+        self.readings_polled = 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self.publisher._wake.set()
+
+    def run(self, *, duration_s: float | None = None) -> int:
+        """The main loop; returns the process exit code."""
+        started = self._clock()
+        log.info(
+            "gateway %s %s: %d device(s), spool %s (%d readings waiting)",
+            self.config.gateway_id,
+            __version__,
+            len(self._schedules),
+            self.spool.path,
+            self.spool.depth(),
+        )
+        self.publisher.start()
+        self.notifier.notify("READY=1")
+        last_watchdog = -1e18
+        watchdog_every = self.notifier.watchdog_interval_s
+        try:
+            while not self._stop.is_set():
+                now = self._clock()
+                if duration_s is not None and now - started >= duration_s:
+                    break
+                for sched in self._schedules:
+                    if sched.due <= now and not self._stop.is_set():
+                        self._poll(sched)
+                replay_wait = self.publisher.step()
+                now = self._clock()
+                if watchdog_every is not None and now - last_watchdog >= watchdog_every:
+                    self.notifier.notify("WATCHDOG=1")
+                    last_watchdog = now
+                next_due = min(s.due for s in self._schedules)
+                timeout = min(next_due - now, replay_wait, 1.0)
+                if watchdog_every is not None:
+                    timeout = min(timeout, watchdog_every)
+                self.publisher.wait(max(timeout, 0.0))
+        finally:
+            self.notifier.notify("STOPPING=1")
+            self.publisher.stop()
+            self.spool.close()
+            self._close_devices()
+            self.notifier.close()
+            log.info("gateway stopped; %d readings polled this run", self.readings_polled)
+        return 0
+
+    def _poll(self, sched: _Schedule) -> None:
+        device = sched.device
+        sched.polls += 1
+        # next slot on a fixed grid; after a long stall start again from now
+        sched.due += sched.interval_s
+        if sched.due < self._clock():
+            sched.due = self._clock() + sched.interval_s
+        try:
+            reading = device.poll()
+        except Exception as exc:  # a device fault must never stop the other devices
+            sched.failures += 1
+            outcome = f"error: {getattr(exc, 'reason', type(exc).__name__)}"
+            if outcome != sched.last_outcome:
+                log.warning("%s: poll failed: %s", device.device_id, exc)
+            sched.last_outcome = outcome
+            self._update_last_poll()
+            return
+        if sched.last_outcome.startswith("error"):
+            log.info("%s: polling again after %s", device.device_id, sched.last_outcome)
+        sched.last_outcome = "ok"
+        [spool_id] = self.spool.append([reading])  # committed before it is published
+        self.readings_polled += 1
+        self.publisher.send_live([(spool_id, reading)])
+        self._update_last_poll()
+        if not sched.info_published:
+            try:
+                self.publisher.set_device_info(device.device_info())
+                sched.info_published = True
+            except Exception as exc:
+                log.warning("%s: cannot read device info yet: %s", device.device_id, exc)
+
+    def _update_last_poll(self) -> None:
+        parts = []
+        for sched in self._schedules:
+            result = getattr(sched.device, "last_result", None) or sched.last_outcome
+            parts.append(f"{sched.device.device_id}: {result}")
+        self.publisher.last_poll = "; ".join(parts)[:500]
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _load(path: str) -> GatewayConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``zonnewijk-gateway run --config FILE``."""
+    config = _load(args.config)
+    if config is None:
+        return 2
+    logging.getLogger().setLevel(config.log_level)
+    try:
+        service = GatewayService(config)
+    except SpoolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        service.request_stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    return service.run(duration_s=args.duration)
+
+
+def spool_command(args: argparse.Namespace) -> int:
+    """``zonnewijk-gateway spool --config FILE [--export FILE.jsonl]``."""
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        spool = Spool(config.spool.path, max_readings=config.spool.max_readings, read_only=True)
+    except SpoolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with spool:
+        stats = spool.stats()
+        summary = {
+            "spool": str(config.spool.path),
+            "depth": stats.depth,
+            "max_readings": stats.max_readings,
+            "oldest": format_ts(stats.oldest) if stats.oldest else None,
+            "newest": format_ts(stats.newest) if stats.newest else None,
+            "dropped_total": stats.dropped_total,
+            "last_seq": stats.seq,
+            "size_bytes": stats.size_bytes,
+        }
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            for key, value in summary.items():
+                print(f"{key:14} {value if value is not None else '-'}")
+        if args.export:
+            count = 0
+            target = Path(args.export)
+            with target.open("w") as out:
+                for row in spool.iter_all():
+                    out.write(row.payload + "\n")
+                    count += 1
+            print(f"exported {count} readings to {target}", file=sys.stderr)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``run`` and ``spool`` to the ``zonnewijk-gateway`` command."""
+    run = sub.add_parser("run", help="the gateway service: poll, spool, publish")
+    run.add_argument("--config", required=True, help="gateway configuration file (YAML)")
+    run.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds [s] (tests)"
+    )
+    run.set_defaults(func=run_command)
+    spool = sub.add_parser("spool", help="show the spool's backlog, optionally export it")
+    spool.add_argument("--config", required=True, help="gateway configuration file (YAML)")
+    spool.add_argument("--export", metavar="FILE.jsonl", help="write every waiting reading")
+    spool.add_argument("--json", action="store_true", help="print the summary as JSON")
+    spool.set_defaults(func=spool_command)
