@@ -59,7 +59,8 @@ def detect_frozen(series: FleetSeries, params: FrozenParams | None = None) -> De
     day = (series.sun_elevation_deg >= p.min_elevation_deg)[None, :]
     clipping = power >= (1.0 - p.clip_margin) * series.ac_rating_w[:, None]
     same = np.isfinite(power) & (power == prev) & (power >= p.min_power_w) & ~clipping & day
-    moving = np.isfinite(power) & np.isfinite(prev) & (power != prev)
+    # a changing value, or a flat one explained by clipping, shows the readings are live
+    moving = np.isfinite(power) & ((np.isfinite(prev) & (power != prev)) | clipping)
     n_frozen = max(2, -(-p.frozen_after_s // series.step_s))
     power_frozen = hysteresis(same, moving, n_frozen - 1, 2)
 
