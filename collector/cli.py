@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from collector import __version__
 
 #: One module per area; each has ``register(subparsers: argparse._SubParsersAction) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("collector.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "collector.demo",
+    "collector.registry.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,300 @@
+"""``zonnewijk db ...`` and ``zonnewijk registry ...`` commands.
+
+- ``zonnewijk db migrate`` — create or upgrade the store's schema (SQLite file under the data
+  directory by default, ``--database-url`` or ``ZONNEWIJK_DATABASE_URL`` for PostgreSQL);
+- ``zonnewijk db status`` — the schema revision, the newest one, and drift from the models;
+- ``zonnewijk db revision -m MSG`` — draft a migration from the models (developers);
+- ``zonnewijk registry check FILE`` — validate a fleet file, print every problem with its line;
+- ``zonnewijk registry load FILE [--prune] [--dry-run]`` — load it into the store idempotently;
+- ``zonnewijk registry import-csv FILE [--dry-run]`` — import members and contracts;
+- ``zonnewijk registry export FILE`` — write the store's registry as a fleet file;
+- ``zonnewijk registry history [--entity E] [--key K]`` — the recorded changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from collector.registry.csv_import import CsvFormatError, import_csv
+from collector.registry.fleet_file import (
+    FleetFileError,
+    count_entries,
+    dump_fleet_yaml,
+    load_fleet_file,
+)
+from collector.registry.store_sync import (
+    RegistryEmptyError,
+    RegistryLoadError,
+    file_sha256,
+    read_fleet,
+    sync_fleet,
+)
+from collector.store.db import (
+    current_revision,
+    draft_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    schema_differences,
+    session_factory,
+)
+from collector.store.models import RegistryChangeRow, RegistryLoadRow
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``db`` and ``registry`` command groups."""
+    db = subparsers.add_parser("db", help="relational store: schema migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+
+    p = db_sub.add_parser("migrate", help="create or upgrade the schema to the newest revision")
+    _db_args(p)
+    p.add_argument("--revision", default="head", help="target revision (default: head)")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = db_sub.add_parser("status", help="schema revision and drift from the models")
+    _db_args(p)
+    p.set_defaults(func=_cmd_status)
+
+    p = db_sub.add_parser("revision", help="draft a migration from the models (developers)")
+    p.add_argument("-m", "--message", required=True)
+    p.set_defaults(func=_cmd_revision)
+
+    reg = subparsers.add_parser("registry", help="members, sites, devices, contracts, tariffs")
+    reg_sub = reg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+
+    p = reg_sub.add_parser("check", help="validate a fleet file (no database needed)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_cmd_check)
+
+    p = reg_sub.add_parser("load", help="load a fleet file into the store (idempotent)")
+    _db_args(p)
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--prune", action="store_true", help="delete store rows that are not in the file"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    p.set_defaults(func=_cmd_load)
+
+    p = reg_sub.add_parser("import-csv", help="import members and contracts from a CSV file")
+    _db_args(p)
+    p.add_argument("file", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    p.set_defaults(func=_cmd_import_csv)
+
+    p = reg_sub.add_parser("export", help="write the store's registry as a fleet file")
+    _db_args(p)
+    p.add_argument("file", type=Path, help="output YAML ('-' for standard output)")
+    p.set_defaults(func=_cmd_export)
+
+    p = reg_sub.add_parser("history", help="changes recorded by loads and imports")
+    _db_args(p)
+    p.add_argument("--entity", help="member, site, device, contract, tariff_version, ...")
+    p.add_argument("--key", help="the entity's id, e.g. M0001")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=_cmd_history)
+
+
+def _db_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (default: ZONNEWIJK_DATABASE_URL or a SQLite file in the data dir)",
+    )
+
+
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    if not getattr(args, "verbose", False):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    url: str | None = getattr(args, "database_url", None)
+    if not url:
+        from collector.settings import get_settings
+
+        url = get_settings().sqlalchemy_url
+    return make_engine(url)
+
+
+def _require_schema(engine: Engine) -> bool:
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        print(
+            f"error: the database schema is at {current or 'nothing'}, this code needs {head}; "
+            "run `zonnewijk db migrate` first",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    before = current_revision(engine)
+    after = migrate(engine, args.revision)
+    if before == after:
+        print(f"schema already at {after}")
+    else:
+        print(f"schema migrated {before or 'empty'} -> {after}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    current, head = current_revision(engine), head_revision()
+    print(f"database: {engine.url.render_as_string(hide_password=True)}")
+    print(f"schema revision: {current or 'none'} (newest: {head})")
+    if current != head:
+        print("run `zonnewijk db migrate`")
+        return 1
+    diffs = schema_differences(engine)
+    for diff in diffs:
+        print(f"drift: {diff}")
+    return 1 if diffs else 0
+
+
+def _cmd_revision(args: argparse.Namespace) -> int:
+    # Draft against a scratch SQLite database at head, so only new model changes show up.
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/draft.sqlite3")
+        migrate(engine)
+        draft_revision(engine, args.message)
+    print("review the new file in collector/store/migrations/versions before committing it")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        fleet = load_fleet_file(args.file)
+    except FleetFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{n} {k}" for k, n in count_entries(fleet).items())
+    print(f"{args.file}: valid ({counts})")
+    return 0
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    try:
+        data = args.file.read_bytes()
+        fleet = load_fleet_file(args.file)
+    except FleetFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    engine = engine_from_args(args)
+    if not _require_schema(engine):
+        return 2
+    session = session_factory(engine)()
+    try:
+        report = sync_fleet(
+            session,
+            fleet,
+            source=str(args.file),
+            sha256=file_sha256(data),
+            prune=args.prune,
+        )
+        if args.dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except RegistryLoadError as exc:
+        session.rollback()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    for change in report.changes:
+        if args.dry_run or args.verbose:
+            print(
+                f"  {change.action} {change.entity} {change.entity_key}"
+                + (
+                    f" {change.field}: {change.old_value} -> {change.new_value}"
+                    if change.field
+                    else ""
+                )
+            )
+    print(("dry run, nothing written: " if args.dry_run else "") + report.summary())
+    return 0
+
+
+def _cmd_import_csv(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    if not _require_schema(engine):
+        return 2
+    session = session_factory(engine)()
+    try:
+        report = import_csv(session, args.file, dry_run=args.dry_run)
+        if args.dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except (CsvFormatError, RegistryEmptyError) as exc:
+        session.rollback()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    finally:
+        session.close()
+    for problem in report.problems:
+        print(f"{args.file}: {problem}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.problems else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    if not _require_schema(engine):
+        return 2
+    with session_factory(engine)() as session:
+        try:
+            fleet = read_fleet(session)
+        except RegistryEmptyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    text = dump_fleet_yaml(fleet, header="Exported from the Zonnewijk registry store")
+    if str(args.file) == "-":
+        sys.stdout.write(text)
+    else:
+        args.file.write_text(text, encoding="utf-8")
+        print(f"wrote {args.file}")
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    if not _require_schema(engine):
+        return 2
+    query: Any = (
+        select(RegistryChangeRow, RegistryLoadRow)
+        .join(RegistryLoadRow, RegistryLoadRow.load_id == RegistryChangeRow.load_id)
+        .order_by(RegistryChangeRow.change_id.desc())
+        .limit(args.limit)
+    )
+    if args.entity:
+        query = query.where(RegistryChangeRow.entity == args.entity)
+    if args.key:
+        query = query.where(RegistryChangeRow.entity_key == args.key)
+    with session_factory(engine)() as session:
+        rows = list(session.execute(query))
+    for change, load in reversed(rows):
+        detail = (
+            f"{change.field}: {change.old_value} -> {change.new_value}"
+            if change.field
+            else (change.new_value or change.old_value or "")
+        )
+        print(
+            f"{load.loaded_at:%Y-%m-%d %H:%M:%SZ} load {load.load_id} ({load.kind} {load.source}) "
+            f"{change.action} {change.entity} {change.entity_key} {detail}"
+        )
+    return 0
