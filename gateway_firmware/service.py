@@ -392,3 +392,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     spool.add_argument("--export", metavar="FILE.jsonl", help="write every waiting reading")
     spool.add_argument("--json", action="store_true", help="print the summary as JSON")
     spool.set_defaults(func=spool_command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gateway_firmware.service run|spool ...`` (same as ``zonnewijk-gateway``)."""
+    parser = argparse.ArgumentParser(prog="zonnewijk-gateway")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,7 +47,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('seq', 0), ('dropped_total', 0),
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     device_id TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL
+    ts_ms INTEGER NOT NULL,
+    payload TEXT NOT NULL
 );
 """
 
@@ -211,8 +212,8 @@ class Spool:
                 ids.append(cur.lastrowid)
             if self.audit:
                 db.executemany(
-                    "INSERT INTO audit (id, device_id, ts_ms) VALUES (?, ?, ?)",
-                    [(i, row[0], row[1]) for i, row in zip(ids, rows, strict=True)],
+                    "INSERT INTO audit (id, device_id, ts_ms, payload) VALUES (?, ?, ?, ?)",
+                    [(i, *row) for i, row in zip(ids, rows, strict=True)],
                 )
             excess = self._depth + len(rows) - self.max_readings
             if excess > 0:
@@ -324,9 +325,11 @@ class Spool:
             size_bytes=size,
         )
 
-    def audit_keys(self) -> list[tuple[str, int]]:
-        """(device_id, ts_ms) of every reading committed while ``audit`` was on, in order."""
+    def audited(self) -> list[SpooledReading]:
+        """Every reading committed while ``audit`` was on, published or not, in order."""
         return [
-            (str(d), int(t))
-            for d, t in self._db.execute("SELECT device_id, ts_ms FROM audit ORDER BY id")
+            SpooledReading(int(i), str(d), int(t), str(p))
+            for i, d, t, p in self._db.execute(
+                "SELECT id, device_id, ts_ms, payload FROM audit ORDER BY id"
+            )
         ]

@@ -127,7 +127,9 @@ def test_audit_keeps_every_committed_key(tmp_path: Path) -> None:
         spool.delete(ids)
         assert spool.depth() == 0
         ms = int(reading(0).ts.timestamp() * 1000)
-        assert spool.audit_keys() == [("inv-1", ms), ("inv-2", ms + 10_000)]
+        audited = spool.audited()
+        assert [(a.device_id, a.ts_ms) for a in audited] == [("inv-1", ms), ("inv-2", ms + 10_000)]
+        assert [a.reading() for a in audited] == [reading(0), reading(1, device="inv-2")]
 
 
 _WRITER = textwrap.dedent(
