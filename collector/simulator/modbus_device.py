@@ -469,6 +469,17 @@ LAYOUT_NAMES = (
 # --- the server -----------------------------------------------------------------------------
 
 
+async def _no_device(
+    _function_code: int,
+    _start_address: int,
+    _address: int,
+    _count: int,
+    _registers: list[int],
+    _set_values: list[int] | list[bool] | None,
+) -> ExcCodes:
+    return ExcCodes.GATEWAY_NO_RESPONSE
+
+
 def _spans(addresses: Iterable[int], max_hole: int = 64) -> list[tuple[int, int]]:
     """Contiguous (start, count) blocks covering ``addresses``, bridging small holes."""
     spans: list[list[int]] = []
@@ -591,6 +602,15 @@ class SimulatedInverters:
                     action=partial(self._action, unit_id),
                 )
             )
+        # every other unit id: answer like a Modbus TCP gateway with nothing behind that id
+        # (exception 11); pymodbus would otherwise fail the request with exception 4
+        devices.append(
+            SimDevice(
+                id=0,
+                simdata=[SimData(0, count=0x10000, values=0, datatype=DataType.REGISTERS)],
+                action=_no_device,
+            )
+        )
         return devices
 
     async def _action(

@@ -35,6 +35,8 @@ MAX_REGISTERS_PER_READ = 125
 
 ILLEGAL_ADDRESS_CODE = 2
 DEVICE_BUSY_CODE = 6
+#: Exception 10/11: a TCP gateway has no path to / no answer from that unit id.
+GATEWAY_NO_DEVICE_CODES = frozenset({10, 11})
 
 
 class RegisterKind(StrEnum):
@@ -280,6 +282,11 @@ class ModbusBus:
                     address=address,
                     count=count,
                     unit=unit,
+                )
+            if code in GATEWAY_NO_DEVICE_CODES:
+                raise NoResponse(
+                    f"{where}: the Modbus gateway reports no device answering at unit {unit} "
+                    f"(exception {code})"
                 )
             if code == DEVICE_BUSY_CODE:
                 raise DeviceBusy(
