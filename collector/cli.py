@@ -19,6 +19,7 @@ from collector import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "collector.demo",
     "collector.registry.commands",
+    "collector.collector_commands",  # after registry.commands: adds to its "db" group
     "collector.simulator.inverter_commands",
 )
 

@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from collector.influx import FieldValue, InfluxClient, InfluxError, InfluxWriteError, Point
 from collector.metrics import CollectorMetrics, CollectorStats
 from collector.points import INVERTER_MEASUREMENT, reading_points
+from collector.schema import RollupBackfiller
 from collector.validation import ReadingValidator
 from gateway_firmware.wire import (
     DEADLETTER_TOPIC,
@@ -124,6 +125,7 @@ class ProcessedMessage:
     gateway_id: str | None
     is_status: bool = False
     newest_reading: datetime | None = None
+    oldest_reading: datetime | None = None
 
 
 def _is_status_topic(topic: str) -> bool:
@@ -183,7 +185,10 @@ def process_message(
     rejections.sort(key=lambda r: r.reading_index or 0)
     points = [p for r in good for p in reading_points(decoded.gateway_id, r)]
     newest = max((r.ts for r in good), default=None)
-    return ProcessedMessage(points, len(good), rejections, decoded.gateway_id, False, newest)
+    oldest = min((r.ts for r in good), default=None)
+    return ProcessedMessage(
+        points, len(good), rejections, decoded.gateway_id, False, newest, oldest
+    )
 
 
 def _process_status(
@@ -260,6 +265,7 @@ class Collector:
         batch_max_wait_s: float = 0.2,
         on_rejection: Callable[[Rejection], None] | None = None,
         seed_counters: bool = True,
+        backfiller: RollupBackfiller | None = None,
     ) -> None:
         self.conn = mqtt_connection
         self.influx = influx
@@ -268,6 +274,7 @@ class Collector:
         self.batch_max_wait_s = batch_max_wait_s
         self.on_rejection = on_rejection
         self.seed_counters = seed_counters
+        self.backfiller = backfiller
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self.metrics = CollectorMetrics(self.stats, self._lock)
@@ -507,6 +514,8 @@ class Collector:
     def _write_loop(self) -> None:
         while not self._stopping.is_set():
             batch = self._next_batch()
+            if self.backfiller is not None:
+                self.backfiller.run_if_due()
             if batch:
                 self._busy = True
                 try:
@@ -556,6 +565,8 @@ class Collector:
         for message in processed:
             for rejection in message.rejections:
                 self._reject(rejection)
+            if self.backfiller and message.oldest_reading and message.newest_reading:
+                self.backfiller.note(message.oldest_reading, message.newest_reading, now)
         self._ack(deliveries)
 
     def _process(self, delivery: _Delivery, now: datetime) -> ProcessedMessage:
