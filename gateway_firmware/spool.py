@@ -131,7 +131,9 @@ class Spool:
             if not self.path.exists():
                 raise SpoolError(f"spool file {self.path} does not exist")
             uri = f"file:{self.path.resolve()}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+            self._db = sqlite3.connect(
+                uri, uri=True, isolation_level=None, timeout=10, check_same_thread=False
+            )
         else:
             if not self.path.parent.is_dir():
                 raise SpoolError(
@@ -139,7 +141,11 @@ class Spool:
                     "(the systemd unit's StateDirectory= does this for /var/lib/zonnewijk-gateway)"
                 )
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is explicit.
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            # check_same_thread=False: built on one thread, used by the service loop's thread;
+            # never by two threads at once.
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=10, check_same_thread=False
+            )
         try:
             self._configure()
         except sqlite3.DatabaseError as exc:

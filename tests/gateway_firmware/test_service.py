@@ -1,0 +1,241 @@
+"""The gateway service end to end: simulated inverters -> gateway -> Mosquitto -> collector ->
+InfluxDB, plus systemd notification and the ``spool`` command."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.devservices import Mosquitto, free_port
+from collector.influx import InfluxClient
+from collector.ingest import Collector, MqttConnection
+from collector.simulator.modbus_device import SimulatedInverters, layout_for
+from gateway_firmware.config import GatewayConfig, parse_config
+from gateway_firmware.service import GatewayService, SystemdNotifier, main
+from gateway_firmware.spool import Spool
+from gateway_firmware.wire import Reading
+
+
+def gateway_config(
+    tmp_path: Path, broker_port: int, devices: list[dict[str, Any]], **extra: Any
+) -> GatewayConfig:
+    data: dict[str, Any] = {
+        "gateway_id": "gw-svc",
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker_port,
+            "client_id": f"gw-svc-{uuid.uuid4().hex[:6]}",
+            "reconnect_min_s": 1,
+            "reconnect_max_s": 1,
+        },
+        "spool": {"path": str(tmp_path / "spool.sqlite3")},
+        "devices": devices,
+        **extra,
+    }
+    return parse_config(data)
+
+
+@pytest.fixture
+def inverters() -> Iterator[SimulatedInverters]:
+    with SimulatedInverters({1: layout_for("sunspec-int"), 2: layout_for("sunspec-float")}) as sim:
+        sim.set_values(1, ac_power_w=2345.0, ac_energy_wh=1_234_000.0, ac_voltage_v=231.0)
+        sim.set_values(2, ac_power_w=1500.5, ac_energy_wh=987_650.0, grid_frequency_hz=49.98)
+        yield sim
+
+
+@pytest.fixture
+def collector(mosquitto: Mosquitto, influx: InfluxClient) -> Iterator[Collector]:
+    conn = MqttConnection(
+        host="127.0.0.1", port=mosquitto.port, client_id=f"col-{uuid.uuid4().hex[:6]}"
+    )
+    with Collector(mqtt_connection=conn, influx=influx) as col:
+        yield col
+
+
+def run_in_thread(service: GatewayService) -> threading.Thread:
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(predicate: Any, timeout_s: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def stored(influx: InfluxClient) -> list[dict[str, Any]]:
+    return influx.query_records('SELECT * FROM "inverter" WHERE "gateway" = \'gw-svc\'')
+
+
+def test_two_inverters_on_one_bus_reach_influxdb_with_exact_values(
+    tmp_path: Path,
+    inverters: SimulatedInverters,
+    mosquitto: Mosquitto,
+    collector: Collector,
+    influx: InfluxClient,
+) -> None:
+    devices = [
+        {"device_id": "inv-a", "host": "127.0.0.1", "port": inverters.port, "unit": 1,
+         "interval_s": 1},
+        {"device_id": "inv-b", "host": "127.0.0.1", "port": inverters.port, "unit": 2,
+         "interval_s": 1},
+    ]  # fmt: skip
+    service = GatewayService(gateway_config(tmp_path, mosquitto.port, devices))
+    thread = run_in_thread(service)
+    try:
+        wait_for(lambda: len({r["device"] for r in stored(influx)}) == 2, what="both devices")
+        started = datetime.now(UTC)
+        inverters.set_values(1, ac_power_w=2400.0, ac_energy_wh=1_234_100.0)
+        wait_for(
+            lambda: any(r["ac_energy_wh"] == 1_234_100.0 for r in stored(influx)),
+            what="the changed counter",
+        )
+    finally:
+        service.request_stop()
+        thread.join(15)
+    assert not thread.is_alive()
+    rows = stored(influx)
+    a = [r for r in rows if r["device"] == "inv-a"]
+    b = [r for r in rows if r["device"] == "inv-b"]
+    assert {r["ac_energy_wh"] for r in a} <= {1_234_000.0, 1_234_100.0}
+    latest_a = max(a, key=lambda r: r["time"])
+    assert latest_a["ac_power_w"] == 2400.0
+    assert latest_a["ac_voltage_v"] == 231.0
+    assert latest_a["state"] == "producing"
+    assert latest_a["cabinet_temp_c"] == 25.0
+    assert all(r["ac_energy_wh"] == 987_650.0 and r["ac_power_w"] == 1500.5 for r in b)
+    assert all(r["grid_frequency_hz"] == pytest.approx(49.98, abs=1e-4) for r in b)
+    changed = min(r["time"] for r in a if r["ac_energy_wh"] == 1_234_100.0)
+    # timestamps are the poll times in UTC (ms), not the collector's arrival time
+    changed_at = datetime.fromtimestamp(changed / 1000, tz=UTC)
+    assert started - timedelta(seconds=1) <= changed_at <= started + timedelta(seconds=5)
+    # every reading stored once: one point per poll time, spaced by the 1 s interval
+    times = sorted(r["time"] for r in a)
+    assert len(times) == len(set(times))
+    assert all(800 <= t2 - t1 <= 2500 for t1, t2 in zip(times, times[1:], strict=False))
+    with Spool(tmp_path / "spool.sqlite3") as spool:
+        assert spool.depth() == 0  # everything acknowledged
+    assert service.publisher.stats.readings_acked == service.readings_polled
+
+
+def test_unreachable_device_is_reported_and_the_others_keep_flowing(
+    tmp_path: Path, inverters: SimulatedInverters, mosquitto: Mosquitto
+) -> None:
+    dead_port = free_port()
+    devices = [
+        {"device_id": "inv-ok", "host": "127.0.0.1", "port": inverters.port, "unit": 1,
+         "interval_s": 1},
+        {"device_id": "inv-gone", "host": "127.0.0.1", "port": dead_port, "unit": 1,
+         "interval_s": 1, "timeout_s": 0.5},
+    ]  # fmt: skip
+    service = GatewayService(
+        gateway_config(tmp_path, mosquitto.port, devices, status_interval_s=1)
+    )
+    thread = run_in_thread(service)
+    try:
+        wait_for(lambda: service.readings_polled >= 3, what="three readings")
+        last_poll = service.publisher.last_poll or ""
+    finally:
+        service.request_stop()
+        thread.join(15)
+    assert "inv-ok: ok" in last_poll
+    assert "inv-gone: error" in last_poll
+    assert service._schedules[1].failures >= 2
+    assert service._schedules[1].polls == service._schedules[1].failures
+
+
+def test_systemd_notifications(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    sock_path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(sock_path))
+    listener.settimeout(5)
+    notifier = SystemdNotifier(
+        {"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}  # 0.4 s -> every 0.2 s
+    )
+    assert notifier.watchdog_interval_s == pytest.approx(0.2)
+
+    class Quiet:
+        device_id = "inv-x"
+        last_result = "not polled yet"
+
+        def poll(self) -> Reading:
+            raise ConnectionError("no inverter in this test")
+
+        def device_info(self) -> Any:
+            raise ConnectionError("no inverter in this test")
+
+    config = gateway_config(
+        tmp_path, mosquitto.port, [{"device_id": "inv-x", "host": "127.0.0.1"}]
+    )
+    service = GatewayService(config, devices=[Quiet()], notifier=notifier)
+    thread = run_in_thread(service)
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 5
+        while messages.count("WATCHDOG=1") < 3 and time.monotonic() < deadline:
+            messages.append(listener.recv(256).decode())
+    finally:
+        service.request_stop()
+        thread.join(10)
+    while True:
+        try:
+            listener.settimeout(0.5)
+            messages.append(listener.recv(256).decode())
+        except TimeoutError:
+            break
+    listener.close()
+    assert messages[0] == "READY=1"
+    assert messages.count("WATCHDOG=1") >= 3
+    assert messages[-1] == "STOPPING=1"
+    assert not SystemdNotifier({}).notify("READY=1")  # not under systemd: silently nothing
+    abstract = SystemdNotifier({"NOTIFY_SOCKET": "@zw-test", "WATCHDOG_USEC": "1000000",
+                                "WATCHDOG_PID": "1"})  # fmt: skip
+    assert abstract.enabled and abstract.watchdog_interval_s is None  # another process's
+
+
+def test_spool_command_shows_and_exports_backlog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_path = tmp_path / "gateway.yaml"
+    spool_path = tmp_path / "spool.sqlite3"
+    config_path.write_text(
+        "gateway_id: gw-1\nmqtt: {host: 127.0.0.1}\n"
+        f"spool: {{path: {spool_path}}}\n"
+        "devices: [{device_id: inv-1, host: 127.0.0.1}]\n"
+    )
+    t0 = datetime(2026, 3, 29, 0, 59, 50, tzinfo=UTC)
+    readings = [
+        Reading(device_id="inv-1", ts=t0 + timedelta(seconds=10 * i), ac_energy_wh=100.0 + i)
+        for i in range(5)
+    ]
+    with Spool(spool_path) as spool:
+        ids = spool.append(readings)
+        spool.delete(ids[:1])
+    export = tmp_path / "backlog.jsonl"
+    assert main(["spool", "--config", str(config_path), "--json", "--export", str(export)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["depth"] == 4
+    assert summary["oldest"] == "2026-03-29T01:00:00.000Z"
+    assert summary["newest"] == "2026-03-29T01:00:30.000Z"
+    assert summary["dropped_total"] == 0
+    lines = export.read_text().splitlines()
+    assert [Reading.model_validate_json(line) for line in lines] == readings[1:]
+    assert main(["spool", "--config", str(config_path)]) == 0
+    assert "depth          4" in capsys.readouterr().out
+    # a mistake in the file names the field and exits 2
+    config_path.write_text("gateway_id: gw-1\nmqtt: {host: 127.0.0.1, port: 0}\ndevices: []\n")
+    assert main(["spool", "--config", str(config_path)]) == 2
+    err = capsys.readouterr().err
+    assert "mqtt.port" in err and "devices" in err
