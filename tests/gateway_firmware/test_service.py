@@ -3,6 +3,7 @@ InfluxDB, plus systemd notification and the ``spool`` command."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -124,7 +125,7 @@ def test_two_inverters_on_one_bus_reach_influxdb_with_exact_values(
     # every reading stored once: one point per poll time, spaced by the 1 s interval
     times = sorted(r["time"] for r in a)
     assert len(times) == len(set(times))
-    assert all(800 <= t2 - t1 <= 2500 for t1, t2 in zip(times, times[1:], strict=False))
+    assert all(800 <= t2 - t1 <= 2500 for t1, t2 in itertools.pairwise(times))
     with Spool(tmp_path / "spool.sqlite3") as spool:
         assert spool.depth() == 0  # everything acknowledged
     assert service.publisher.stats.readings_acked == service.readings_polled
@@ -140,9 +141,7 @@ def test_unreachable_device_is_reported_and_the_others_keep_flowing(
         {"device_id": "inv-gone", "host": "127.0.0.1", "port": dead_port, "unit": 1,
          "interval_s": 1, "timeout_s": 0.5},
     ]  # fmt: skip
-    service = GatewayService(
-        gateway_config(tmp_path, mosquitto.port, devices, status_interval_s=1)
-    )
+    service = GatewayService(gateway_config(tmp_path, mosquitto.port, devices, status_interval_s=1))
     thread = run_in_thread(service)
     try:
         wait_for(lambda: service.readings_polled >= 3, what="three readings")
@@ -176,9 +175,7 @@ def test_systemd_notifications(tmp_path: Path, mosquitto: Mosquitto) -> None:
         def device_info(self) -> Any:
             raise ConnectionError("no inverter in this test")
 
-    config = gateway_config(
-        tmp_path, mosquitto.port, [{"device_id": "inv-x", "host": "127.0.0.1"}]
-    )
+    config = gateway_config(tmp_path, mosquitto.port, [{"device_id": "inv-x", "host": "127.0.0.1"}])
     service = GatewayService(config, devices=[Quiet()], notifier=notifier)
     thread = run_in_thread(service)
     messages: list[str] = []
