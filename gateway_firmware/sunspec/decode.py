@@ -112,7 +112,7 @@ def decode_common(
 
 
 def _apply(out: DecodedValues, field: str, result: PointValue, *, mppt: int | None = None) -> None:
-    key = field if mppt is None else f"dc{mppt}_{field}"
+    key = field if mppt is None else f"dc{mppt}_{field.removeprefix('dc_')}"
     if result.sentinel:
         out.flags.add(ReadingFlag.SENTINEL)
         out.raw[key] = float(result.raw)
