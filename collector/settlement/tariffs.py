@@ -477,28 +477,42 @@ def energy_line(span: PriceSpan, energy_kwh: Decimal) -> StatementLine | None:
 
 
 def energy_correction_line(
-    prices: PricesInForce, start: date, end: date, delta_kwh: Decimal, period_label: str
+    *,
+    delta_kwh: Decimal,
+    unit_price_eur: Decimal,
+    vat_rate: Decimal,
+    tariff: str,
+    start: date,
+    end: date,
+    period_label: str,
 ) -> StatementLine | None:
-    """A correction of an issued period's energy line after late readings changed its yield.
+    """A correction of an issued period's energy after late readings changed its yield.
+
+    The corrected days keep the unit price and VAT rate they were billed at.
 
     Parameters
     ----------
-    prices : PricesInForce
-        The prices of the corrected span (the same as its original line) [EUR/kWh].
     delta_kwh : Decimal
-        New yield minus the yield already billed [kWh]; rounded to 1 Wh.
+        New yield minus the yield billed so far [kWh]; rounded to 1 Wh.
+    unit_price_eur : Decimal
+        The price the days were billed at [EUR/kWh].
+    vat_rate : Decimal
+        Their VAT rate [1].
     """
     quantity = round_kwh(delta_kwh)
-    if quantity == 0 or prices.price_eur_per_kwh == 0:
+    if quantity == 0 or unit_price_eur == 0:
         return None
     return make_line(
         kind=LineKind.ENERGY_CORRECTION,
-        description=f"correction of {period_label}: late readings changed its yield",
+        description=(
+            f"correction of {period_label} ({start.isoformat()} to {end.isoformat()}): "
+            "late readings changed its yield"
+        ),
         quantity=quantity,
         unit="kWh",
-        unit_price_eur=prices.price_eur_per_kwh,
-        vat_rate=prices.vat_rate,
-        tariff=prices.label,
+        unit_price_eur=unit_price_eur,
+        vat_rate=vat_rate,
+        tariff=tariff,
         period_start=start,
         period_end=end,
     )

@@ -122,13 +122,15 @@ class Installation:
 
     ``known_resets`` are instants at which the registry knows this device's counter restarted
     (a firmware reset, a repaired unit keeping its id); readings from then on are a new
-    counter segment.
+    counter segment. ``kwp`` is the peak power of the panels on this inverter [kWp] (default:
+    the whole site's), used to estimate stretches it did not measure.
     """
 
     device_id: str
     start: datetime
     end: datetime | None = None
     known_resets: tuple[datetime, ...] = ()
+    kwp: float | None = None
 
 
 @dataclass(frozen=True)
@@ -652,7 +654,8 @@ def site_yield(
                 learned = learn_site_ratio(site, profile, max_gap_s=max_gap_s)
                 ratio_used = 1.0 if learned is None else learned
             specific = profile.between(h0, h1)
-            energy = specific * site.kwp * ratio_used
+            kwp = site.kwp if inst.kwp is None else inst.kwp
+            energy = specific * kwp * ratio_used
             estimated += energy
             estimates.append(
                 Estimate(
@@ -661,7 +664,7 @@ def site_yield(
                     from_epoch_s(h0),
                     from_epoch_s(h1),
                     energy,
-                    f"fleet {specific / 1000:.4f} kWh/kWp × {site.kwp:g} kWp × "
+                    f"fleet {specific / 1000:.4f} kWh/kWp × {kwp:g} kWp × "
                     f"site ratio {ratio_used:.4f}",
                 )
             )
