@@ -1,12 +1,14 @@
 """CSV import of members and contracts (the cooperative's member spreadsheet).
 
 One file; each row holds a member, a contract, or both (a member and the contract for their
-roof). Which parts a file has follows from its header: member columns (``name``, ``email``,
+roof); in a file with both kinds of columns, a row whose member cells (other than
+``member_id``) are empty is a contract only, and the other way round. Which parts a file has follows from its header: member columns (``name``, ``email``,
 ...) and/or contract columns (``contract_id``, ``site_id``, ``start_date``, ...); ``member_id``
 links the two. Dutch column names from a spreadsheet are accepted too (``lidnummer``,
 ``naam``, ``postcode``, ``startdatum``, ...; see :data:`COLUMN_ALIASES`). Separators ``,``
 ``;`` and tab are detected; an Excel byte-order mark is ignored; dates may be written
-``2026-03-16`` or ``16-03-2026``.
+``2026-03-16`` or ``16-03-2026``. A row updates a stored member or contract: an empty cell keeps
+the stored value, a single ``-`` clears an optional one (e.g. a contract's ``end_date``).
 
 Every row is validated on its own (the fleet file's models) and against the store (known site
 and tariff plan, member known or in the file, no overlapping contracts on a site). Rows with
@@ -101,6 +103,9 @@ COLUMN_ALIASES: Mapping[str, str] = {
     "contractjaar_start": "year_anchor",
 }
 
+#: A cell holding only this clears an optional field (an empty cell keeps the stored value).
+CLEAR = "-"
+
 _DUTCH_DATE = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 
 
@@ -165,18 +170,28 @@ def _date_text(value: str) -> str:
     return value
 
 
-def _member_from(cells: Mapping[str, str]) -> Member:
-    data: dict[str, Any] = {
-        k: cells[k] for k in MEMBER_COLUMNS if k in cells and k not in ADDRESS_COLUMNS
-    }
-    address = {k: cells[k] for k in ADDRESS_COLUMNS if k in cells}
-    if "language" in data:
-        data["language"] = data["language"].lower()
-    return Member.model_validate({**data, "address": address})
+def _cell(column: str, value: str) -> str:
+    return _date_text(value) if column in DATE_COLUMNS else value
 
 
-def _contract_from(cells: Mapping[str, str]) -> Contract:
-    return Contract.model_validate({k: cells[k] for k in CONTRACT_COLUMNS if k in cells})
+def _member_from(cells: Mapping[str, str | None], existing: Member | None) -> Member:
+    """The member as the row describes it: the stored one with the row's columns over it.
+
+    A column the file lacks or an empty cell keeps the stored value; ``-`` clears it.
+    """
+    flat: dict[str, Any] = member_row(existing) if existing is not None else {}
+    flat.update({k: cells[k] for k in MEMBER_COLUMNS if k in cells})
+    flat = {k: v for k, v in flat.items() if v is not None}
+    if isinstance(flat.get("language"), str):
+        flat["language"] = flat["language"].lower()
+    address = {k: flat.pop(k) for k in ADDRESS_COLUMNS if k in flat}
+    return Member.model_validate({**flat, "address": address})
+
+
+def _contract_from(cells: Mapping[str, str | None], existing: Contract | None) -> Contract:
+    flat: dict[str, Any] = contract_row(existing) if existing is not None else {}
+    flat.update({k: cells[k] for k in CONTRACT_COLUMNS if k in cells})
+    return Contract.model_validate({k: v for k, v in flat.items() if v is not None})
 
 
 def _problems(row: int, exc: ValidationError) -> list[RowProblem]:
@@ -250,21 +265,27 @@ def import_csv(
                 RowProblem(row, None, f"{len(cells_list)} cells but the header has {len(header)}")
             )
             continue
-        cells = {
-            h: (_date_text(v.strip()) if h in DATE_COLUMNS else v.strip())
+        # An empty cell keeps the stored value; a single "-" clears an optional one.
+        cells: dict[str, str | None] = {
+            h: None if v.strip() == CLEAR else _cell(h, v.strip())
             for h, v in zip(header, cells_list, strict=False)
             if v.strip()
         }
         problems: list[RowProblem] = []
         member = contract = None
-        if has_member:
+        row_has_member = any(k in cells for k in MEMBER_COLUMNS if k != "member_id")
+        row_has_contract = any(k in cells for k in CONTRACT_COLUMNS if k != "member_id")
+        if not row_has_member and not row_has_contract:
+            report.problems.append(RowProblem(row, None, "only a member_id: nothing to import"))
+            continue
+        if row_has_member:
             try:
-                member = _member_from(cells)
+                member = _member_from(cells, members.get(cells.get("member_id") or ""))
             except ValidationError as exc:
                 problems += _problems(row, exc)
-        if has_contract:
+        if row_has_contract:
             try:
-                contract = _contract_from(cells)
+                contract = _contract_from(cells, contracts.get(cells.get("contract_id") or ""))
             except ValidationError as exc:
                 problems += _problems(row, exc)
         if member is not None and member.member_id in member_rows:
@@ -279,6 +300,10 @@ def import_csv(
             problems += _check_contract(
                 row, contract, contract_rows, sites, plans, members, member, contracts
             )
+            if row_has_member and member is None:  # its member part is already reported
+                problems = [
+                    p for p in problems if p.column != "member_id" or "unknown" not in p.message
+                ]
         if problems:
             report.problems += problems
             continue
