@@ -130,7 +130,7 @@ def test_overlapping_registers_and_states_are_refused() -> None:
     data["registers"].append(
         {"field": "dc3_voltage_v", "vendor_name": "x", "address": 36, "type": "uint16", "unit": "V"}
     )
-    with pytest.raises(ProfileError, match="ac_power_w .* overlaps dc3_voltage_v"):
+    with pytest.raises(ProfileError, match=r"ac_power_w .* overlaps dc3_voltage_v"):
         _parse(data)
     data = _growatt()
     data["states"].append({"code": 1, "state": "fault"})

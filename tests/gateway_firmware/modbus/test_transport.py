@@ -50,7 +50,7 @@ def test_connect_backoff_and_reconnect() -> None:
         bus.read_registers(RegisterKind.HOLDING, 40000, 2, unit=1)
     assert bus.stats["connects"] == 1  # no new attempt while backing off
     now[0] += 5.1
-    with pytest.raises(ConnectionFailed, match="retrying in 10.0 s"):
+    with pytest.raises(ConnectionFailed, match=r"retrying in 10\.0 s"):
         bus.read_registers(RegisterKind.HOLDING, 40000, 2, unit=1)
     assert bus.stats["connects"] == 2
     # the inverter comes back on that port
