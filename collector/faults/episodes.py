@@ -19,6 +19,7 @@ _MESSAGES: dict[FaultKind, str] = {
     FaultKind.STRING_IMBALANCE: "one string of inverter {device} delivers far less than its siblings",
     FaultKind.FROZEN_VALUE: "inverter {device} keeps reporting the same value",
     FaultKind.COUNTER_ANOMALY: "the energy counter of inverter {device} jumped or went backwards",
+    FaultKind.IMPLAUSIBLE_VALUE: "inverter {device} reported a power its rating cannot give",
 }
 
 

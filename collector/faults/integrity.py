@@ -40,6 +40,9 @@ class FrozenParams:
 def detect_frozen(series: FleetSeries, params: FrozenParams | None = None) -> Detection:
     """Inverters whose power stays exactly the same, or whose counter stalls while producing.
 
+    Where the AC voltage is known it must repeat as well: a steady overcast can hold the
+    power on the same watt for half an hour, but never the grid voltage too.
+
     Parameters
     ----------
     series
@@ -59,6 +62,12 @@ def detect_frozen(series: FleetSeries, params: FrozenParams | None = None) -> De
     day = (series.sun_elevation_deg >= p.min_elevation_deg)[None, :]
     clipping = power >= (1.0 - p.clip_margin) * series.ac_rating_w[:, None]
     same = np.isfinite(power) & (power == prev) & (power >= p.min_power_w) & ~clipping & day
+    if series.ac_voltage_v is not None:
+        volts = series.ac_voltage_v
+        prev_v = np.full_like(volts, np.nan)
+        prev_v[:, 1:] = volts[:, :-1]
+        # a live grid voltage never repeats for long; where it is known it must repeat too
+        same &= ~np.isfinite(volts) | (volts == prev_v)
     # a changing value, or a flat one explained by clipping, shows the readings are live
     moving = np.isfinite(power) & ((np.isfinite(prev) & (power != prev)) | clipping)
     n_frozen = max(2, -(-p.frozen_after_s // series.step_s))
@@ -182,4 +191,54 @@ def detect_counter_anomalies(
         FaultKind.COUNTER_ANOMALY,
         active,
         {"delta_wh": forward_fill(delta_at_event), "ac_energy_wh": series.ac_energy_wh},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImplausibleParams:
+    """Parameters of :func:`detect_implausible_power`.
+
+    Attributes
+    ----------
+    max_factor
+        Power above ``max_factor`` × the AC rating, or below ``-min_w``, cannot be real.
+    min_w
+        Tolerated negative power (night consumption of the inverter) [W].
+    hold_s
+        How long a glitch keeps its alert open [s].
+    """
+
+    max_factor: float = 1.2
+    min_w: float = 100.0
+    hold_s: int = 6 * 3600
+
+
+def detect_implausible_power(
+    series: FleetSeries, params: ImplausibleParams | None = None
+) -> Detection:
+    """Readings whose AC power the inverter cannot produce (65535 W spikes, garbage words).
+
+    Parameters
+    ----------
+    series
+        The fleet's readings.
+    params
+        Thresholds.
+
+    Returns
+    -------
+    Detection
+        Active for ``hold_s`` after each implausible reading; evidence ``ac_power_w`` at the
+        glitch [W].
+    """
+    p = params or ImplausibleParams()
+    power = series.ac_power_w
+    bad = np.isfinite(power) & (
+        (power > p.max_factor * series.ac_rating_w[:, None]) | (power < -p.min_w)
+    )
+    active = hold(bad, max(1, -(-p.hold_s // series.step_s)))
+    return Detection(
+        FaultKind.IMPLAUSIBLE_VALUE,
+        active,
+        {"ac_power_w": forward_fill(np.where(bad, power, np.nan))},
     )

@@ -38,6 +38,7 @@ class FaultKind(StrEnum):
     STRING_IMBALANCE = "string_imbalance"
     FROZEN_VALUE = "frozen_value"
     COUNTER_ANOMALY = "counter_anomaly"
+    IMPLAUSIBLE_VALUE = "implausible_value"
 
 
 class Severity(IntEnum):
@@ -58,6 +59,7 @@ DEFAULT_SEVERITY: dict[FaultKind, Severity] = {
     FaultKind.STRING_IMBALANCE: Severity.WARNING,
     FaultKind.FROZEN_VALUE: Severity.WARNING,
     FaultKind.COUNTER_ANOMALY: Severity.INFO,
+    FaultKind.IMPLAUSIBLE_VALUE: Severity.INFO,
 }
 
 #: Inverter states in a fixed order; ``FleetSeries.state`` holds indexes into it (-1: missing).
@@ -133,6 +135,12 @@ class FleetSeries:
         inverter behind a live one.
     sun_elevation_deg
         Apparent solar elevation over the district at the middle of each step, shape (T,) [deg].
+    expected
+        Whether each device should report at each step (installed and not yet removed, from the
+        registry), shape (D, T); None: always.
+    ac_voltage_v
+        AC voltage, shape (D, T), NaN where missing; optional. Stale registers repeat it
+        exactly, a live grid never does, which makes frozen values unmistakable [V].
     """
 
     times: npt.NDArray[np.datetime64]
@@ -148,6 +156,8 @@ class FleetSeries:
     dc_power_w: FloatArray
     gateway_seen: BoolArray
     sun_elevation_deg: FloatArray
+    expected: BoolArray | None = None
+    ac_voltage_v: FloatArray | None = None
 
     def __post_init__(self) -> None:
         d, t = len(self.device_ids), len(self.times)
@@ -165,6 +175,10 @@ class FleetSeries:
             raise ValueError(
                 f"dc_power_w must have shape ({d}, M, {t}), got {self.dc_power_w.shape}"
             )
+        for name in ("expected", "ac_voltage_v"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (d, t):
+                raise ValueError(f"{name} must have shape ({d}, {t}), got {value.shape}")
         if self.sun_elevation_deg.shape != (t,):
             raise ValueError(f"sun_elevation_deg must have shape ({t},)")
         if self.step_s <= 0:

@@ -42,7 +42,8 @@ def detect_offline(
     A gateway is offline when nothing arrived from it for ``gateway_timeout_s``; its inverters
     then get ``gateway_offline`` and not ``device_offline``. An inverter is offline when its
     gateway is heard from but the inverter's readings stay away for ``device_timeout_s`` in
-    daylight.
+    daylight. Devices the registry does not expect (not installed yet, removed) are never
+    offline.
 
     Parameters
     ----------
@@ -62,10 +63,15 @@ def detect_offline(
     seen = series.gateway_seen | present
     silent_steps = _silence_steps(present)
     gw_silent_steps = _silence_steps(seen)
-    gateway = hysteresis(~seen, seen, _steps(p.gateway_timeout_s, series.step_s), 1)
+    expected = series.expected if series.expected is not None else np.ones_like(present)
+    gateway = hysteresis(
+        ~seen & expected, seen | ~expected, _steps(p.gateway_timeout_s, series.step_s), 1
+    )
     day = (series.sun_elevation_deg >= p.device_min_elevation_deg)[None, :]
-    device_raise = ~present & seen & day
-    device = hysteresis(device_raise, present, _steps(p.device_timeout_s, series.step_s), 1)
+    device_raise = ~present & seen & day & expected
+    device = hysteresis(
+        device_raise, present | ~expected, _steps(p.device_timeout_s, series.step_s), 1
+    )
     device &= ~gateway
     step = float(series.step_s)
     return (

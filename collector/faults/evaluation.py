@@ -1,0 +1,303 @@
+"""Scoring the detectors against the simulator's ground truth (used by ``bench/faults.py``).
+
+:func:`series_from_chunks` turns the simulator's arrays into what the collector would have seen
+*at the time*: a reading counts only from the moment its batch reached the server, so a
+gateway outage looks like silence (its readings arrive later from the spool), and a gateway
+whose inverter is off still sends its status heartbeat.
+
+An alert (finding) is a true positive when it overlaps, on the same device, a ground-truth
+fault (with a grace period after the fault's end, for alerts about its after-effects such as
+the counter jump when frozen registers thaw); otherwise it is a false alert. A fault is
+detected when an alert of a kind that describes it overlaps it; its time to detection runs
+from the fault's start to the first such alert, also counted in daylight minutes (sun above
+the horizon), since production detectors cannot see anything at night.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from collector.faults.model import (
+    EVENT_BIT,
+    FaultKind,
+    Finding,
+    FleetDaily,
+    FleetSeries,
+)
+from collector.faults.solar import sun_elevation_deg, sunset_utc
+from collector.simulator.engine import Chunk
+from collector.simulator.faults import FAULT_EVENTS, Fault
+from collector.simulator.fleet import Fleet
+
+#: Which alert kinds describe each simulated fault type.
+EXPECTED_KINDS: dict[str, frozenset[FaultKind]] = {
+    "offline": frozenset({FaultKind.DEVICE_OFFLINE, FaultKind.GATEWAY_OFFLINE}),
+    "fault_state": frozenset({FaultKind.FAULT_STATE}),
+    "dead_string": frozenset({FaultKind.STRING_IMBALANCE, FaultKind.UNDERPERFORMANCE}),
+    "degradation": frozenset({FaultKind.UNDERPERFORMANCE}),
+    "frozen": frozenset({FaultKind.FROZEN_VALUE}),
+    "comms_glitch": frozenset({FaultKind.COUNTER_ANOMALY, FaultKind.IMPLAUSIBLE_VALUE}),
+    "counter_reset": frozenset({FaultKind.COUNTER_ANOMALY}),
+    "gateway_outage": frozenset({FaultKind.GATEWAY_OFFLINE}),
+}
+#: An alert up to this long after a fault's end still belongs to it.
+GRACE = timedelta(hours=12)
+#: Degradation below this loss is within the peer comparison's tolerance: not expected.
+DETECTABLE_DEGRADATION_LOSS = 0.2
+
+
+def series_from_chunks(
+    fleet: Fleet, chunks: Sequence[Chunk], interval_s: int, arrival_slack_s: int = 60
+) -> FleetSeries:
+    """The readings as the server saw them in real time.
+
+    Parameters
+    ----------
+    fleet
+        The simulated fleet.
+    chunks
+        The simulation's chunks, in order.
+    interval_s
+        Reading interval; also the batch period of the simulation [s].
+    arrival_slack_s
+        A reading counts at its step when its batch arrived within one interval plus this [s].
+    """
+    epoch = np.concatenate([c.epoch_s for c in chunks])
+    sent = np.concatenate([c.sent_at_s for c in chunks]).T
+    arrived = sent <= epoch[None, :] + interval_s + arrival_slack_s
+    present = np.concatenate([c.present for c in chunks]).T & arrived
+    power = np.where(present, np.concatenate([c.ac_power_w for c in chunks]).T, np.nan)
+    energy = np.where(present, np.concatenate([c.ac_energy_wh for c in chunks]).T, np.nan)
+    state = np.where(present, np.concatenate([c.state for c in chunks]).T.astype(np.int64), -1)
+    event_index = np.concatenate([c.event for c in chunks]).T.astype(np.int64)
+    bits = np.array([0, *[EVENT_BIT[name] for _, name in FAULT_EVENTS]], dtype=np.int64)
+    event_bits = np.where(present, bits[event_index], 0)
+    dc_ok = np.concatenate([c.dc_present for c in chunks]).T & present
+    dc = np.concatenate([c.dc_power_w for c in chunks]).transpose(1, 2, 0)
+    dc = np.where(dc_ok[:, None, :], dc, np.nan)
+    volts = np.where(present, np.concatenate([c.ac_voltage_v for c in chunks]).T, np.nan)
+    commissioned = np.array(
+        [
+            int(
+                datetime(
+                    s.commissioned.year, s.commissioned.month, s.commissioned.day, tzinfo=UTC
+                ).timestamp()
+            )
+            for s in fleet.sites
+        ]
+    )
+    times = epoch.astype("datetime64[s]")
+    mid = (epoch + interval_s // 2).astype("datetime64[s]")
+    return FleetSeries(
+        times=times,
+        step_s=interval_s,
+        device_ids=tuple(s.device_id for s in fleet.sites),
+        gateway_ids=tuple(s.gateway_id for s in fleet.sites),
+        kwp=fleet.column("kwp"),
+        ac_rating_w=fleet.column("ac_rating_w"),
+        ac_power_w=power,
+        ac_energy_wh=energy,
+        state=state,
+        event_bits=event_bits,
+        dc_power_w=dc,
+        gateway_seen=arrived,
+        sun_elevation_deg=sun_elevation_deg(mid),
+        expected=epoch[None, :] >= commissioned[:, None],
+        ac_voltage_v=volts,
+    )
+
+
+def daily_from_series(series: FleetSeries) -> tuple[FleetDaily, list[datetime]]:
+    """Daily energy from the counters as the server holds them once everything arrived.
+
+    Days are UTC days here (the district's nights span midnight UTC); a day's energy is the
+    last counter of the day minus the last of the day before. A day whose counter steps back
+    or jumps implausibly is unknown (NaN). Returns the daily data and each day's sunset + 30
+    minutes, when the daily comparison would run.
+    """
+    steps = 86400 // series.step_s
+    d, t = series.ac_energy_wh.shape
+    n = t // steps
+    energy = series.ac_energy_wh[:, : n * steps].reshape(d, n, steps)
+    with np.errstate(all="ignore"):
+        last = _last_valid(energy)
+    prev = np.full_like(last, np.nan)
+    prev[:, 1:] = last[:, :-1]
+    daily = last - prev
+    limit = series.ac_rating_w[:, None] * 24.0
+    daily = np.where((daily < 0) | (daily > limit), np.nan, daily)
+    days = series.times[: n * steps : steps].astype("datetime64[D]")
+    run_at = [sunset_utc(day.astype(datetime)) + timedelta(minutes=30) for day in days]
+    return FleetDaily(
+        days=days, device_ids=series.device_ids, kwp=series.kwp, energy_wh=daily
+    ), run_at
+
+
+def _last_valid(values: np.ndarray) -> np.ndarray:
+    valid = np.isfinite(values)
+    idx = values.shape[2] - 1 - np.argmax(valid[:, :, ::-1], axis=2)
+    out = np.take_along_axis(values, idx[:, :, None], axis=2)[:, :, 0]
+    return np.where(valid.any(axis=2), out, np.nan)
+
+
+@dataclass
+class FaultScore:
+    """Outcome for one fault type."""
+
+    fault_type: str
+    faults: int = 0
+    expected: int = 0
+    detected: int = 0
+    delays_min: list[float] = field(default_factory=list)
+    daylight_delays_min: list[float] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.detected / self.expected if self.expected else float("nan")
+
+    @property
+    def median_delay_min(self) -> float:
+        return float(np.median(self.delays_min)) if self.delays_min else float("nan")
+
+    @property
+    def median_daylight_delay_min(self) -> float:
+        return (
+            float(np.median(self.daylight_delays_min)) if self.daylight_delays_min else float("nan")
+        )
+
+
+@dataclass
+class Score:
+    """Outcome of one or more runs."""
+
+    by_type: dict[str, FaultScore] = field(default_factory=dict)
+    alerts: int = 0
+    true_alerts: int = 0
+    false_alerts: int = 0
+    inverter_days: float = 0.0
+    false_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float:
+        return self.true_alerts / self.alerts if self.alerts else float("nan")
+
+    @property
+    def false_per_1000_inverter_days(self) -> float:
+        return (
+            1000.0 * self.false_alerts / self.inverter_days if self.inverter_days else float("nan")
+        )
+
+    @property
+    def recall(self) -> float:
+        expected = sum(s.expected for s in self.by_type.values())
+        detected = sum(s.detected for s in self.by_type.values())
+        return detected / expected if expected else float("nan")
+
+
+def _last_active(finding: Finding) -> datetime:
+    if finding.kind == FaultKind.UNDERPERFORMANCE:
+        return finding.last + timedelta(days=1)
+    return finding.last
+
+
+def _degradation_detectable_from(fault: Fault) -> datetime | None:
+    """When a soiling ramp's loss first reaches the detectable level, or None if never."""
+    loss = float(fault.detail.get("loss", 0.0))
+    if loss < DETECTABLE_DEGRADATION_LOSS:
+        return None
+    ramp = 0.8 * (fault.end - fault.start)
+    return fault.start + ramp * (DETECTABLE_DEGRADATION_LOSS / loss)
+
+
+def expected_start(fault: Fault) -> datetime | None:
+    """From when a fault should be detectable (None: not expected to be detected)."""
+    if fault.type == "degradation":
+        return _degradation_detectable_from(fault)
+    if fault.type == "comms_glitch" and fault.detail.get("kind") == "sentinel":
+        return None  # the gateway flags and leaves the value out: nothing wrong to report
+    return fault.start
+
+
+def score(
+    found: Iterable[tuple[Finding, datetime]],
+    faults: Sequence[Fault],
+    *,
+    sites: int,
+    days: float,
+    daylight: tuple[np.ndarray, np.ndarray],
+    into: Score | None = None,
+) -> Score:
+    """Score findings (each with the time it would have been raised) against the ground truth.
+
+    Parameters
+    ----------
+    found
+        Pairs of (finding, raised_at): raised_at is when the scheduler would have opened the
+        alert (the finding's first active step for recent detectors, the evening run for
+        daily ones).
+    faults
+        The ground truth of the run.
+    sites, days
+        Size of the run, for false alerts per 1,000 inverter-days.
+    daylight
+        (epoch seconds of each step, sun elevation of each step [deg]) of the run.
+    into
+        Accumulate into this score (several seeds).
+    """
+    out = into or Score()
+    out.inverter_days += sites * days
+    epoch, elevation = daylight
+    step_s = int(epoch[1] - epoch[0]) if len(epoch) > 1 else 300
+    lit = np.concatenate([[0], np.cumsum(elevation > 0)])
+    by_device: dict[str, list[Fault]] = {}
+    for f in faults:
+        by_device.setdefault(f.device_id, []).append(f)
+    items = list(found)
+    for finding, _raised in items:
+        out.alerts += 1
+        end = (
+            finding.last + timedelta(days=1)
+            if finding.kind == FaultKind.UNDERPERFORMANCE
+            else finding.last
+        )
+        match = any(
+            f.start - GRACE <= end and finding.start <= f.end + GRACE
+            for f in by_device.get(finding.device_id, [])
+        )
+        if match:
+            out.true_alerts += 1
+        else:
+            out.false_alerts += 1
+            out.false_by_kind[finding.kind.value] = out.false_by_kind.get(finding.kind.value, 0) + 1
+    for f in faults:
+        s = out.by_type.setdefault(f.type, FaultScore(f.type))
+        s.faults += 1
+        start = expected_start(f)
+        if start is None:
+            continue
+        s.expected += 1
+        kinds = EXPECTED_KINDS[f.type]
+        # an alert of a fitting kind raised during the fault (or already open at its start:
+        # the open alert is updated with the new evidence)
+        hits = [
+            max(raised, f.start)
+            for finding, raised in items
+            if finding.device_id == f.device_id
+            and finding.kind in kinds
+            and raised <= f.end + GRACE
+            and _last_active(finding) >= f.start
+        ]
+        if not hits:
+            continue
+        s.detected += 1
+        first = min(hits)
+        delay_s = max(0.0, (first - start).total_seconds())
+        s.delays_min.append(delay_s / 60.0)
+        i0 = int(np.clip((start.timestamp() - epoch[0]) // step_s, 0, len(epoch)))
+        i1 = int(np.clip((first.timestamp() - epoch[0]) // step_s, 0, len(epoch)))
+        s.daylight_delays_min.append(max(0, int(lit[i1] - lit[i0])) * step_s / 60.0)
+    return out
