@@ -665,7 +665,7 @@ class SimulatedInverters:
         self._thread = None
 
     def __enter__(self) -> Self:
-        return self.start()
+        return self if self._thread is not None else self.start()
 
     def __exit__(
         self,
