@@ -66,11 +66,13 @@ from collector.settlement.yields import (
     DEFAULT_RESET_THRESHOLD_WH,
     Anomaly,
     CounterReadings,
+    CounterUse,
     Estimate,
     FleetProfile,
     Installation,
     PreparedSite,
     build_fleet_profile,
+    counters_at,
     prepare_site,
     site_yield,
     wh_to_kwh,
@@ -310,6 +312,7 @@ class PartResult:
     unit_price_eur: Decimal
     vat_rate: Decimal
     estimates: tuple[Estimate, ...] = ()
+    counters: tuple[CounterUse, ...] = ()
     corrects: str | None = None
     delta_kwh: Decimal | None = None
 
@@ -494,6 +497,10 @@ def _part(
         unit_price_eur=unit_price_eur,
         vat_rate=vat_rate,
         estimates=y.estimates,
+        counters=tuple(
+            counters_at(site, days.start_utc, profile, max_gap_s=settings.max_gap_s)
+            + counters_at(site, days.end_utc, profile, max_gap_s=settings.max_gap_s)
+        ),
     )
 
 

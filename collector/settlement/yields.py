@@ -669,3 +669,55 @@ def site_yield(
                 )
             )
     return YieldResult(start, end, measured, estimated, tuple(estimates), missing_s)
+
+
+@dataclass(frozen=True)
+class CounterUse:
+    """The readings around an instant that a counter value there was interpolated from.
+
+    Parameters
+    ----------
+    before_wh, after_wh : float
+        Counter readings around ``at`` [Wh].
+    counter_wh : float
+        The counter value used at ``at`` [Wh].
+    """
+
+    device_id: str
+    at: datetime
+    before_ts: datetime
+    before_wh: float
+    after_ts: datetime
+    after_wh: float
+    counter_wh: float
+
+
+def counters_at(
+    site: PreparedSite,
+    at: datetime,
+    profile: FleetProfile | None,
+    *,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+) -> list[CounterUse]:
+    """For each counter segment covering ``at``: the readings around it and the value used."""
+    t = to_epoch_s(at)
+    out: list[CounterUse] = []
+    for segs in site.segments:
+        for seg in segs:
+            if not seg.start_s <= t <= seg.end_s:
+                continue
+            ts = seg.ts_s
+            i = min(max(int(np.searchsorted(ts, t, side="right")) - 1, 0), ts.size - 1)
+            j = min(i + 1, ts.size - 1) if ts[i] < t else i
+            out.append(
+                CounterUse(
+                    seg.device_id,
+                    at,
+                    from_epoch_s(float(ts[i])),
+                    float(seg.wh[i]),
+                    from_epoch_s(float(ts[j])),
+                    float(seg.wh[j]),
+                    _counter_at(seg, t, profile, max_gap_s),
+                )
+            )
+    return out
