@@ -70,7 +70,7 @@ def test_set_reading_round_trips_through_the_gateway(layout: str) -> None:
 def test_updates_while_running_and_pokes() -> None:
     layout = SunSpecLayout()
     sim = SimulatedInverters({1: layout, 2: layout_for("sungrow-sg")})
-    with sim, ModbusBus.tcp("127.0.0.1", sim.start().port, settings=FAST) as bus:
+    with sim, ModbusBus.tcp("127.0.0.1", sim.port, settings=FAST) as bus:
         reader = DeviceReader(bus, unit=1, device_id="a", gateway_id="gw")
         for power in (100.0, 200.0, 300.0):
             sim.set_values(1, ac_power_w=power)
