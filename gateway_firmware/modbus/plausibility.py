@@ -14,6 +14,8 @@ from gateway_firmware.wire import ReadingFlag
 DEFAULT_RATED_AC_POWER_W = 15_000.0
 #: Headroom over the rating before an energy step counts as a jump [-].
 JUMP_MARGIN = 1.2
+#: Power above rating x this is not a measurement (e.g. 65535 W from a glitched read) [-].
+POWER_MARGIN = 1.5
 #: Counter resolution allowance, covering coarse counters (Sungrow counts whole kWh) [Wh].
 JUMP_TOLERANCE_WH = 1_000.0
 
@@ -57,6 +59,19 @@ def counter_flags(
     if current_wh - previous_wh > max_energy_step_wh(rated_ac_power_w, elapsed_s):
         return {ReadingFlag.COUNTER_JUMP}
     return set()
+
+
+def power_is_plausible(ac_power_w: float, rated_ac_power_w: float) -> bool:
+    """Whether an AC power reading can be real.
+
+    Parameters
+    ----------
+    ac_power_w
+        Power as read [W].
+    rated_ac_power_w
+        The inverter's AC rating [W].
+    """
+    return abs(ac_power_w) <= rated_ac_power_w * POWER_MARGIN
 
 
 @dataclass

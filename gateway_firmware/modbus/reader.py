@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway_firmware.modbus.errors import ModbusError
-from gateway_firmware.modbus.plausibility import DEFAULT_RATED_AC_POWER_W, CounterCheck
+from gateway_firmware.modbus.plausibility import (
+    DEFAULT_RATED_AC_POWER_W,
+    CounterCheck,
+    power_is_plausible,
+)
 from gateway_firmware.modbus.profile_device import ProfileDevice
 from gateway_firmware.modbus.transport import ModbusBus
 from gateway_firmware.modbus.values import DecodedValues
@@ -137,6 +141,12 @@ class DeviceReader:
                 "%s: counter %s Wh flagged %s", self.device_id, energy, sorted(counter_flags)
             )
         flags |= counter_flags
+        power = values.values.get("ac_power_w")
+        if power is not None and not power_is_plausible(power, self._counter.rated_ac_power_w):
+            # e.g. 65535 W from a glitched read: left out, flagged, raw kept
+            values.values["ac_power_w"] = None
+            values.raw["ac_power_w"] = power
+            flags.add(ReadingFlag.SENTINEL)
         reading = Reading(
             device_id=self.device_id,
             ts=ts,

@@ -12,6 +12,7 @@ from gateway_firmware.modbus.plausibility import (
     CounterCheck,
     counter_flags,
     max_energy_step_wh,
+    power_is_plausible,
 )
 from gateway_firmware.wire import ReadingFlag
 
@@ -54,3 +55,9 @@ def test_missing_counter_is_ignored() -> None:
     check = CounterCheck()
     assert check.check(None, T0) == set()
     assert check.baseline_wh is None
+
+
+def test_power_plausibility() -> None:
+    assert power_is_plausible(5000.0, 5000.0)
+    assert power_is_plausible(-20.0, 5000.0)  # night consumption
+    assert not power_is_plausible(65535.0, 5000.0)

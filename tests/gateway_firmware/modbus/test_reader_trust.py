@@ -76,3 +76,15 @@ def test_65535_glitch_in_a_vendor_register_is_a_sentinel(
     assert reading.raw["grid_frequency_hz"] == 0xFFFF
     sim.clear_pokes()
     assert reader.poll().grid_frequency_hz == 50.02
+
+
+def test_power_beyond_the_rating_is_left_out(serve: Serve, reader_for: ReaderFor) -> None:
+    sim = serve({1: layout_for("huawei-sun2000")})
+    reader = reader_for(sim, 1, profile="huawei-sun2000", rated_ac_power_w=5000.0)
+    sim.set_values(ac_power_w=65535.0, ac_energy_wh=1_000_000.0, dc=[(300.0, 1.0, 300.0)] * 2)
+    reading = reader.poll()
+    assert reading.ac_power_w is None
+    assert reading.flags == (ReadingFlag.SENTINEL,)
+    assert reading.raw == {"ac_power_w": 65535.0}
+    sim.set_values(ac_power_w=5400.0)  # briefly above rating is real
+    assert reader.poll().ac_power_w == 5400.0
