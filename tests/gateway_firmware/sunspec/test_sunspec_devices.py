@@ -269,3 +269,14 @@ def test_unreachable_inverter_names_host_port_unit(fast_settings: object) -> Non
             reader.poll()
     assert reader.stats["connection_failed"] == 1
     assert reader.last_result == "error: connection_failed"
+
+
+def test_mppt_model_too_long_for_one_request(serve: Serve, reader_for: ReaderFor) -> None:
+    sim = serve({1: SunSpecLayout(mppt_count=6)})
+    dc = [DcValues(300.0 + i, 1.0 + i / 10, 300.0 + 10 * i) for i in range(6)]
+    sim.set_values(ac_power_w=1900.0, dc=dc)
+    reading = reader_for(sim, 1).poll()
+    assert [(d.mppt, d.dc_voltage_v, d.dc_current_a, d.dc_power_w) for d in reading.dc] == [
+        (i + 1, 300.0 + i, 1.0 + i / 10, 300.0 + 10 * i) for i in range(6)
+    ]
+    assert reading.ac_power_w == 1900.0
