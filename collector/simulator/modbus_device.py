@@ -190,6 +190,8 @@ class SunSpecLayout:
     options: str = ""
     scale_factors: dict[str, int] = field(default_factory=dict)
     max_read_registers: int | None = None
+    #: While sleeping, report measurements as "not implemented" (SolarEdge at night).
+    sleep_sentinels: bool = False
 
     def __post_init__(self) -> None:
         if self.phases not in (1, 3):
@@ -271,6 +273,15 @@ class SunSpecLayout:
     def _encode_inverter(
         self, model: ModelDef, address: int, values: InverterValues, put: Any
     ) -> None:
+        if self.sleep_sentinels and values.state is InverterState.SLEEPING:
+            values = replace(
+                values,
+                ac_power_w=0.0,
+                ac_voltage_v=None,
+                grid_frequency_hz=None,
+                cabinet_temp_c=None,
+                dc=[DcValues() for _ in values.dc],
+            )
         dc = values.dc
         dc_v = [d.dc_voltage_v for d in dc if d.dc_voltage_v is not None]
         dc_a = [d.dc_current_a for d in dc if d.dc_current_a is not None]
@@ -365,10 +376,12 @@ def sma_layout(**overrides: Any) -> SunSpecLayout:
 
 
 def solaredge_layout(**overrides: Any) -> SunSpecLayout:
-    """SolarEdge-like: model 1 with L=65 (the specification says 66), model 101, unit 1."""
+    """SolarEdge-like: model 1 with L=65 (the specification says 66), model 101, unit 1; asleep
+    (St 2) it reports W 0 and its measurements as "not implemented"."""
     settings: dict[str, Any] = {
         "name": "solaredge",
         "common_length": 65,
+        "sleep_sentinels": True,
         "phases": 1,
         "manufacturer": "SolarEdge",
         "model": "SE5000H",

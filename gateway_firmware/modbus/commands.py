@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from gateway_firmware.modbus.errors import DeviceException, ModbusError, ProfileError
+from gateway_firmware.modbus.profile_device import ProfileDevice
 from gateway_firmware.modbus.reader import SUNSPEC, DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 from gateway_firmware.profiles import Profile, load_profiles
@@ -93,19 +94,22 @@ def parse_units(text: str) -> list[int]:
 
 
 def _identify_profile(bus: ModbusBus, unit: int, profiles: dict[str, Profile]) -> dict[str, Any]:
-    """The register profiles whose state register answers with a known state code."""
+    """The register profiles whose every register answers and whose state code is known."""
     matches = []
+    details: dict[str, dict[str, str | None]] = {}
     for profile in profiles.values():
-        spec = profile.register("vendor_state")
-        if profile.protocol != "registers" or spec is None:
+        if profile.protocol != "registers":
             continue
+        device = ProfileDevice(bus, unit, profile)
         try:
-            (code,) = bus.read_registers(spec.kind, spec.address, 1, unit=unit)
+            values = device.read()
+            if values.state is InverterState.UNKNOWN:
+                continue
+            details[profile.name] = device.identity()
         except DeviceException:
             continue
-        if profile.state_for(code) is not InverterState.UNKNOWN:
-            matches.append(profile.name)
-    return {"unit": unit, "protocol": "registers", "possible_profiles": matches}
+        matches.append(profile.name)
+    return {"unit": unit, "protocol": "registers", "possible_profiles": matches, "identity": details}
 
 
 def scan_unit(bus: ModbusBus, unit: int, profiles: dict[str, Profile]) -> dict[str, Any] | None:

@@ -68,3 +68,36 @@ def test_two_inverters_on_one_serial_line(pty_pair: tuple[str, str]) -> None:
             # nobody at unit 9 on this line
             with pytest.raises(NoResponse, match="unit 9"):
                 DeviceReader(bus, unit=9, device_id="x", gateway_id="gw").poll()
+
+
+def test_scan_over_serial(pty_pair: tuple[str, str]) -> None:
+    import json
+    import sys
+
+    inverter_end, gateway_end = pty_pair
+    units = {1: layout_for("solaredge"), 3: layout_for("huawei-sun2000")}
+    with SimulatedInverters(units, serial_port=inverter_end, baudrate=9600):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gateway_firmware.cli",
+                "scan",
+                "--serial",
+                gateway_end,
+                "--units",
+                "1-3",
+                "--json",
+                "--gap",
+                "0.01",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    found = {entry["unit"]: entry for entry in json.loads(result.stdout)}
+    assert set(found) == {1, 3}
+    assert found[1]["models"] == [1, 101] and found[1]["manufacturer"] == "SolarEdge"
+    assert found[3]["possible_profiles"] == ["huawei-sun2000"]

@@ -185,14 +185,7 @@ def test_night_time_sentinels(serve: Serve, reader_for: ReaderFor) -> None:
     reader = reader_for(sim, 1)
     reader.poll()
     # SolarEdge at night: asleep, W 0, measurements "not implemented"
-    sim.set_values(
-        state=InverterState.SLEEPING,
-        ac_power_w=0.0,
-        ac_voltage_v=None,
-        grid_frequency_hz=None,
-        cabinet_temp_c=None,
-        dc=[DcValues(None, None, None)],
-    )
+    sim.set_values(state=InverterState.SLEEPING, ac_power_w=12.0, dc=[DcValues(5.0, 0.0, 0.0)])
     reading = reader.poll()
     assert reading.state is InverterState.SLEEPING
     assert reading.vendor_state == 2
