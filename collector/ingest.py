@@ -278,7 +278,8 @@ class Collector:
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self.metrics = CollectorMetrics(self.stats, self._lock)
-        self._queue: queue.Queue[_Delivery] = queue.Queue()
+        # Bounded: see _on_message.
+        self._queue: queue.Queue[_Delivery] = queue.Queue(maxsize=max(1, self.conn.receive_maximum))
         self._generation = 0
         self._connected = threading.Event()
         self._stopping = threading.Event()
@@ -374,12 +375,24 @@ class Collector:
             )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        delivery = _Delivery(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload))
+        # The broker should send no more than the receive maximum unacknowledged, but Debian's
+        # Mosquitto 2.0.11 overshoots it once acknowledgements flow again (measured: ~280 with
+        # a maximum of 20). So the queue is bounded too: when it is full, this blocks paho's
+        # network thread, which stops reading the socket, and TCP holds the broker back.
+        # Unacknowledged deliveries in memory stay below 2 x receive maximum (queue + batch).
         with self._lock:
             self.stats.in_flight += 1
             self.stats.in_flight_max = max(self.stats.in_flight_max, self.stats.in_flight)
-        self._queue.put(
-            _Delivery(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload))
-        )
+        while True:
+            try:
+                self._queue.put(delivery, timeout=0.5)
+                return
+            except queue.Full:
+                if self._stopping.is_set():
+                    break
+        with self._lock:  # not acknowledged: the broker redelivers it next session
+            self.stats.in_flight -= 1
 
     def _ack(self, deliveries: Sequence[_Delivery]) -> None:
         generation = self._generation
