@@ -112,6 +112,7 @@ def test_day_curve() -> None:
         day_curve_power_w(0.0, 12.0)
 
 
+@pytest.mark.slow
 def test_simulate_inverter_command_serves_a_rising_counter() -> None:
     port = free_port()
     process = subprocess.Popen(
