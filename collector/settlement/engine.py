@@ -36,6 +36,7 @@ import numpy as np
 
 from collector import __version__
 from collector.registry.fleet_file import Contract, Device, Fleet
+from collector.registry.store_sync import canonical
 from collector.settlement.periods import (
     Period,
     add_years,
@@ -183,7 +184,7 @@ class SettlementInputs:
         """SHA-256 of the inputs in a canonical form: equal inputs, equal digest."""
         h = hashlib.sha256()
         h.update(self.period.label.encode())
-        h.update(self.fleet.model_dump_json().encode())
+        h.update(fleet_sha256(self.fleet).encode())
         for device in sorted(self.readings):
             r = self.readings[device]
             h.update(device.encode())
@@ -193,6 +194,11 @@ class SettlementInputs:
         h.update(json.dumps(sorted(self.correct_periods)).encode())
         h.update(json.dumps(self.settings.to_json(), sort_keys=True).encode())
         return h.hexdigest()
+
+
+def fleet_sha256(fleet: Fleet) -> str:
+    """SHA-256 of the fleet with every section sorted by id (order in the file does not count)."""
+    return hashlib.sha256(canonical(fleet).model_dump_json().encode()).hexdigest()
 
 
 def correction_periods(billed: Iterable[BilledPart], before: Period, months: int) -> list[Period]:
@@ -212,6 +218,41 @@ def readings_window(period: Period, correct_periods: Sequence[str] = ()) -> tupl
         first - timedelta(days=WINDOW_MARGIN_DAYS),
         period.end_day + timedelta(days=WINDOW_MARGIN_DAYS),
     )
+
+
+def part_boundaries(
+    fleet: Fleet,
+    period: Period,
+    billed: Sequence[BilledPart] = (),
+    correct_periods: Sequence[str] = (),
+) -> dict[date, set[str]]:
+    """The local days at whose midnight some part starts or ends, with the devices involved.
+
+    A data source fetches the exact readings around these instants; elsewhere a coarser
+    series suffices, since only the counter at part boundaries enters a bill.
+    """
+    out: dict[date, set[str]] = defaultdict(set)
+    site_devices: dict[str, set[str]] = defaultdict(set)
+    for device in fleet.devices:
+        site_devices[device.site_id].add(device.device_id)
+    contracts = {c.contract_id: c for c in fleet.contracts}
+    for contract in fleet.contracts_in(period.start_day, period.end_day - timedelta(days=1)):
+        days = period.intersect(contract.start_date, contract.end_exclusive)
+        if days is None:
+            continue
+        plan = fleet.tariff_plan(contract.tariff_plan_id)
+        cuts = _contract_year_cuts(contract, days)
+        for span in price_spans(plan, days.start_day, days.end_day):
+            for piece in split_at_days(Period(span.start, span.end), cuts):
+                out[piece.start_day] |= site_devices[contract.site_id]
+                out[piece.end_day] |= site_devices[contract.site_id]
+    wanted = set(correct_periods)
+    for b in billed:
+        if b.period in wanted and b.contract_id in contracts:
+            site = contracts[b.contract_id].site_id
+            out[b.start_day] |= site_devices[site]
+            out[b.end_day] |= site_devices[site]
+    return dict(out)
 
 
 # --------------------------------------------------------------------------- registry → sites
@@ -272,7 +313,7 @@ def prepare_sites(inputs: SettlementInputs) -> dict[str, PreparedSite]:
             ts, wh = ts + measured.ts_s.tolist(), wh + measured.wh.tolist()
         merged[device.device_id] = CounterReadings.from_arrays(device.device_id, ts, wh)
     sites: dict[str, PreparedSite] = {}
-    for site in fleet.sites:
+    for site in sorted(fleet.sites, key=lambda s: s.site_id):
         installations = [_installation(fleet, d) for d in fleet.devices_of_site(site.site_id)]
         sites[site.site_id] = prepare_site(
             site.site_id,
@@ -724,6 +765,7 @@ __all__ = [
     "SettlementResult",
     "code_version",
     "correction_periods",
+    "part_boundaries",
     "prepare_sites",
     "readings_window",
     "registry_readings",

@@ -65,10 +65,16 @@ def run_of(session: Session, period: str) -> SettlementRunRow | None:
     ).first()
 
 
-def billed_parts(session: Session) -> list[BilledPart]:
-    """What every contract's days have been billed so far: billed parts plus corrections."""
-    parts = list(session.scalars(select(SettlementPartRow)))
+def billed_parts(session: Session, *, before: str | None = None) -> list[BilledPart]:
+    """What every contract's days have been billed so far: billed parts plus corrections.
+
+    With ``before`` (``YYYY-MM``), only runs of earlier months count: the history as it was
+    when that month was settled.
+    """
     runs = {r.run_id: r.period for r in session.scalars(select(SettlementRunRow))}
+    if before is not None:
+        runs = {run_id: period for run_id, period in runs.items() if period < before}
+    parts = [p for p in session.scalars(select(SettlementPartRow)) if p.run_id in runs]
     deltas: dict[tuple[str, Any, Any], Decimal] = defaultdict(Decimal)
     for p in parts:
         if p.kind == "correction" and p.delta_kwh is not None:

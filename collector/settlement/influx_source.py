@@ -1,0 +1,173 @@
+"""Settlement readings from InfluxDB: a coarse series plus exact readings at part boundaries.
+
+Gateways read counters every few seconds, far more than a bill needs: only the counter at the
+boundaries of the billed parts (local midnights) enters an amount. So per device this reads
+
+- the last ``ac_energy_wh`` of every hour of the window (``GROUP BY time(1h)``), placed at the
+  hour's end: a lower bound of the counter there, within one poll interval of it; these carry
+  resets, gaps and the fleet profile;
+- at every part boundary, the real last reading before it and first reading after it (within
+  an hour), with their own timestamps, which replace the hourly value at that instant: the
+  boundary counter is interpolated between true readings;
+- for a device without data near the edge of the window, its last reading before the window
+  and first after it (up to :data:`EDGE_LOOKBACK_DAYS`), so a long gap keeps its exact
+  counter difference.
+
+The result is plain :class:`~collector.settlement.yields.CounterReadings`, the same that an
+exported readings file holds, so offline and InfluxDB-backed settlements agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+
+from collector.influx import InfluxClient, Series, quote_ident
+from collector.points import INVERTER_MEASUREMENT
+from collector.registry.fleet_file import Fleet
+from collector.settlement.engine import BilledPart, part_boundaries, readings_window
+from collector.settlement.periods import Period, local_midnight_utc
+from collector.settlement.yields import CounterReadings
+
+ENERGY_FIELD = "ac_energy_wh"
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+#: How far before/after the window a device's nearest reading is looked for [days].
+EDGE_LOOKBACK_DAYS = 62
+#: Days of hourly values per query.
+SLICE_DAYS = 3
+#: Boundary statements sent per request.
+STATEMENTS_PER_REQUEST = 16
+#: Device ids per regular-expression filter.
+DEVICES_PER_FILTER = 200
+
+Progress = Callable[[str, int, int], None]
+
+
+def _ms(day: date) -> int:
+    return int(local_midnight_utc(day).timestamp() * 1000)
+
+
+def _device_filter(devices: Iterable[str] | None) -> str:
+    if devices is None:
+        return ""
+    alternatives = "|".join(re.escape(d).replace("/", r"\/") for d in sorted(devices))
+    return f' AND "device" =~ /^(?:{alternatives})$/'
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _series_points(series: Iterable[Series]) -> Iterable[tuple[str, int, float]]:
+    for s in series:
+        device = s.tags.get("device")
+        if device is None:
+            continue
+        for row in s.values:
+            if row[1] is not None:
+                yield device, int(row[0]), float(row[1])
+
+
+def load_readings(
+    client: InfluxClient,
+    fleet: Fleet,
+    period: Period,
+    *,
+    billed: Sequence[BilledPart] = (),
+    correct_periods: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> dict[str, CounterReadings]:
+    """The counter readings a settlement of ``period`` needs, for every device of ``fleet``."""
+    fleet_devices = {d.device_id for d in fleet.devices}
+    first_day, end_day = readings_window(period, correct_periods)
+    w0, w1 = _ms(first_day), _ms(end_day)
+    m = quote_ident(INVERTER_MEASUREMENT)
+    f = quote_ident(ENERGY_FIELD)
+    points: dict[str, dict[int, float]] = defaultdict(dict)
+
+    # 1. hourly last values, placed at the end of their hour
+    slices = list(range(w0, w1, SLICE_DAYS * DAY_MS))
+    for done, a in enumerate(slices, start=1):
+        b = min(a + SLICE_DAYS * DAY_MS, w1)
+        q = (
+            f"SELECT last({f}) FROM {m} WHERE time >= {a}ms AND time < {b}ms "
+            f'GROUP BY time(1h), "device" fill(none)'
+        )
+        for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):
+            if device in fleet_devices:
+                points[device][t + HOUR_MS] = wh
+        if progress:
+            progress("hourly readings", done, len(slices))
+
+    # 2. exact readings around every part boundary
+    boundaries = part_boundaries(fleet, period, billed, correct_periods)
+    statements: list[tuple[int, str]] = []
+    for day in sorted(boundaries):
+        at = _ms(day)
+        devices = boundaries[day]
+        groups: list[list[str] | None] = (
+            [None] if len(devices) * 2 > len(fleet_devices) else
+            list(_chunks(sorted(devices), DEVICES_PER_FILTER))
+        )  # fmt: skip
+        for group in groups:
+            where = _device_filter(group)
+            statements.append(
+                (at, f'SELECT last({f}) FROM {m} WHERE time >= {at - HOUR_MS}ms AND time < {at}ms'
+                     f'{where} GROUP BY "device"')
+            )  # fmt: skip
+            statements.append(
+                (at, f'SELECT first({f}) FROM {m} WHERE time >= {at}ms AND time < {at + HOUR_MS}ms'
+                     f'{where} GROUP BY "device"')
+            )  # fmt: skip
+    batches = [
+        statements[i : i + STATEMENTS_PER_REQUEST]
+        for i in range(0, len(statements), STATEMENTS_PER_REQUEST)
+    ]
+    for done, batch in enumerate(batches, start=1):
+        results = client.query("; ".join(q for _, q in batch), epoch="ms")
+        for (at, _), series in zip(batch, results, strict=True):
+            for device, t, wh in _series_points(series):
+                if device not in fleet_devices:
+                    continue
+                if t < at:
+                    points[device].pop(at, None)  # the exact reading replaces the hourly one
+                points[device][t] = wh
+        if progress:
+            progress("boundary readings", done, len(batches))
+
+    # 3. devices without data near an edge of the window: their nearest reading beyond it
+    start_ms, end_ms = _ms(period.start_day), _ms(period.end_day)
+    before = sorted(d for d in fleet_devices if min(points.get(d, {}), default=end_ms) > start_ms)
+    after = sorted(d for d in fleet_devices if max(points.get(d, {}), default=start_ms) < end_ms)
+    lookback = EDGE_LOOKBACK_DAYS * DAY_MS
+    edge_queries = [
+        f"SELECT last({f}) FROM {m} WHERE time >= {w0 - lookback}ms AND time < {w0}ms"
+        f'{_device_filter(group)} GROUP BY "device"'
+        for group in _chunks(before, DEVICES_PER_FILTER)
+    ] + [
+        f"SELECT first({f}) FROM {m} WHERE time >= {w1}ms AND time < {w1 + lookback}ms"
+        f'{_device_filter(group)} GROUP BY "device"'
+        for group in _chunks(after, DEVICES_PER_FILTER)
+    ]
+    for q in edge_queries:
+        for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):
+            points[device][t] = wh
+    out: dict[str, CounterReadings] = {}
+    for device in sorted(points):
+        ts = sorted(points[device])
+        out[device] = CounterReadings.from_arrays(
+            device, [t / 1000.0 for t in ts], [points[device][t] for t in ts]
+        )
+    return out
+
+
+def source_label(client: InfluxClient) -> str:
+    """How a run names its readings source."""
+    return f"influxdb {client.url} database {client.database} measurement {INVERTER_MEASUREMENT}"
+
+
+__all__ = ["load_readings", "source_label"]
