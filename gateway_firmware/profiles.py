@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -113,12 +114,16 @@ class Profile:
 
 def default_devices_dir() -> Path:
     """Where profile files live: ``$ZONNEWIJK_DEVICES_DIR``, the source tree's ``config/devices``,
-    or ``/etc/zonnewijk/devices`` on an installed gateway."""
+    ``<prefix>/share/zonnewijk/devices`` (installed with the package), else
+    ``/etc/zonnewijk/devices``."""
     if env := os.environ.get(DEVICES_DIR_ENV):
         return Path(env)
     in_tree = Path(__file__).resolve().parents[1] / "config" / "devices"
     if in_tree.is_dir():
         return in_tree
+    installed = Path(sys.prefix) / "share" / "zonnewijk" / "devices"
+    if installed.is_dir():
+        return installed
     return Path("/etc/zonnewijk/devices")
 
 
