@@ -145,6 +145,7 @@ class SunSpecDevice:
         self.max_registers_per_read = max_registers_per_read
         self._layout: SunSpecLayout | None = None
         self._plan: ReadPlan | None = None
+        self._identity_plan: ReadPlan | None = None
         self._inverter: ModelHeader | None = None
         self._mppt: ModelHeader | None = None
 
@@ -160,6 +161,7 @@ class SunSpecDevice:
         base = find_base(self.bus, self.unit)
         layout = SunSpecLayout(base, walk_models(self.bus, self.unit, base))
         self._layout = layout
+        self._identity_plan = None
         self._inverter = layout.first(INVERTER_MODELS)
         self._mppt = layout.first({MPPT_MODEL})
         if self._inverter is None:
@@ -192,12 +194,13 @@ class SunSpecDevice:
         if header is None:
             return {}
         model = model_defs()[COMMON_MODEL]
-        plan = ReadPlan(
-            RegisterKind.HOLDING,
-            _intervals(model, header, ("Mn", "Md", "Opt", "Vr", "SN")),
-            max_count=self.max_registers_per_read,
-        )
-        registers = plan.read(self.bus, self.unit)
+        if self._identity_plan is None:
+            self._identity_plan = ReadPlan(
+                RegisterKind.HOLDING,
+                _intervals(model, header, ("Mn", "Md", "Opt", "Vr", "SN")),
+                max_count=self.max_registers_per_read,
+            )
+        registers = self._identity_plan.read(self.bus, self.unit)
         return decode_common(registers, header.address, model, header.length)
 
     def read(self) -> DecodedValues:
