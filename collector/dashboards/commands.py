@@ -1,0 +1,135 @@
+"""``zonnewijk dashboards build|push|daily-yield|screenshots``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dashboards", help="Grafana dashboards: build the JSON, push it, feed daily_yield"
+    )
+    sub = parser.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
+
+    build = sub.add_parser("build", help="write dashboards/generated/*.json and the alert rules")
+    build.add_argument("--check", action="store_true", help="only report differences (exit 1)")
+    build.set_defaults(func=_build)
+
+    push = sub.add_parser("push", help="create or update the dashboards in a running Grafana")
+    push.add_argument("--url", required=True, help="Grafana base URL, e.g. https://grafana.example")
+    push.add_argument(
+        "--token",
+        default=os.environ.get("GRAFANA_TOKEN"),
+        help="service-account token (default: $GRAFANA_TOKEN)",
+    )
+    push.add_argument("--folder", default="Zonnewijk", help="folder title (created if missing)")
+    push.add_argument("--folder-uid", default="zonnewijk", help="folder uid")
+    push.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    push.set_defaults(func=_push)
+
+    daily = sub.add_parser(
+        "daily-yield", help="write the daily_yield measurement from a fleet file"
+    )
+    daily.add_argument("--fleet", required=True, type=Path, help="fleet file (docs/fleet-file.md)")
+    daily.add_argument("--days", type=int, default=2, help="local days ending today (default 2)")
+    daily.add_argument("--day", type=date.fromisoformat, help="one local day, YYYY-MM-DD")
+    _influx_args(daily)
+    daily.set_defaults(func=_daily_yield)
+
+    shots = sub.add_parser(
+        "screenshots", help="render docs/screenshots/dashboard-*.png from InfluxDB"
+    )
+    _influx_args(shots)
+    shots.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    shots.add_argument("--device", help="inverter for the inverter-detail dashboard")
+    shots.set_defaults(func=_screenshots)
+
+
+def _influx_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--influx-url", default=os.environ.get("ZONNEWIJK_INFLUX_URL", "http://127.0.0.1:8086")
+    )
+    parser.add_argument("--influx-db", default=os.environ.get("ZONNEWIJK_INFLUX_DB", "zonnewijk"))
+    parser.add_argument("--influx-username", default=os.environ.get("ZONNEWIJK_INFLUX_USERNAME"))
+    parser.add_argument("--influx-password", default=os.environ.get("ZONNEWIJK_INFLUX_PASSWORD"))
+
+
+def _influx(args: argparse.Namespace) -> Any:
+    from collector.influx import InfluxClient
+
+    return InfluxClient(
+        args.influx_url,
+        args.influx_db,
+        username=args.influx_username,
+        password=args.influx_password,
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    from collector.dashboards import generate
+
+    if args.check:
+        problems = generate.differences()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("run `zonnewijk dashboards build` and commit the result", file=sys.stderr)
+        return 1 if problems else 0
+    for path in generate.write():
+        print(f"wrote {path.relative_to(generate.REPO)}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from collector.dashboards.push import PushError, push_dashboards
+
+    if not args.token:
+        print(
+            "give a Grafana service-account token with --token or $GRAFANA_TOKEN", file=sys.stderr
+        )
+        return 2
+    try:
+        results = push_dashboards(
+            args.url,
+            args.token,
+            folder_title=args.folder,
+            folder_uid=args.folder_uid,
+            timeout_s=args.timeout,
+        )
+    except PushError as exc:
+        print(f"push failed: {exc}", file=sys.stderr)
+        return 1
+    for result in results:
+        print(f"{result.uid}: {result.status} (version {result.version}) {result.url}")
+    return 0
+
+
+def _daily_yield(args: argparse.Namespace) -> int:
+    from collector.dashboards.daily_yield import recent_days, write_daily_yields
+    from collector.registry.fleet_file import FleetFileError, load_fleet_file
+
+    try:
+        fleet = load_fleet_file(args.fleet)
+    except FleetFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    days = [args.day] if args.day else list(recent_days(args.days))
+    written = write_daily_yields(_influx(args), fleet, days)
+    print(f"daily_yield: {written} points for {len(days)} day(s)")
+    return 0
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    from collector.dashboards.screenshots import render_all
+
+    for path in render_all(_influx(args), args.out, device=args.device):
+        print(f"wrote {path}")
+    return 0
