@@ -109,7 +109,12 @@ def _identify_profile(bus: ModbusBus, unit: int, profiles: dict[str, Profile]) -
         except DeviceException:
             continue
         matches.append(profile.name)
-    return {"unit": unit, "protocol": "registers", "possible_profiles": matches, "identity": details}
+    return {
+        "unit": unit,
+        "protocol": "registers",
+        "possible_profiles": matches,
+        "identity": details,
+    }
 
 
 def scan_unit(bus: ModbusBus, unit: int, profiles: dict[str, Profile]) -> dict[str, Any] | None:
