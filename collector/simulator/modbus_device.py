@@ -468,6 +468,17 @@ def layout_for(name: str, **overrides: Any) -> Layout:
     return ProfileLayout(load_profile(name), **overrides)
 
 
+_SUNSPEC_LAYOUTS = frozenset({"sunspec", "sunspec-int", "sunspec-float", "sma", "solaredge"})
+
+
+def gateway_profile_for(layout_name: str) -> str:
+    """The profile a gateway must be configured with to read a layout (``sunspec`` for every
+    SunSpec layout, the profile file name otherwise; accepts the short names)."""
+    if layout_name in _SUNSPEC_LAYOUTS:
+        return "sunspec"
+    return {"huawei": "huawei-sun2000", "sungrow": "sungrow-sg"}.get(layout_name, layout_name)
+
+
 LAYOUT_NAMES = (
     "sunspec-int",
     "sunspec-float",

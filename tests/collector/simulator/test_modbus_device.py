@@ -15,6 +15,7 @@ from collector.simulator.modbus_device import (
     LAYOUT_NAMES,
     SimulatedInverters,
     SunSpecLayout,
+    gateway_profile_for,
     layout_for,
 )
 from gateway_firmware.modbus.reader import DeviceReader
@@ -101,6 +102,21 @@ def test_refuses_bad_arguments() -> None:
     with pytest.raises(Exception, match="unknown profile"):
         layout_for("no-such-inverter")
     assert "huawei-sun2000" in LAYOUT_NAMES
+
+
+def test_gateway_profile_for_each_layout() -> None:
+    assert gateway_profile_for("sma") == "sunspec"
+    assert gateway_profile_for("sunspec-float") == "sunspec"
+    assert gateway_profile_for("huawei") == "huawei-sun2000"
+    assert gateway_profile_for("growatt") == "growatt"
+    with SimulatedInverters({1: layout_for("sungrow")}) as sim:
+        sim.set_values(ac_power_w=999.0)
+        with ModbusBus.tcp("127.0.0.1", sim.port, settings=FAST) as bus:
+            profile = gateway_profile_for("sungrow")
+            reading = DeviceReader(
+                bus, unit=1, device_id="x", gateway_id="gw", profile=profile
+            ).poll()
+    assert reading.ac_power_w == 999.0
 
 
 def test_day_curve() -> None:
