@@ -346,6 +346,10 @@ def spool_command(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    if not config.spool.path.exists():
+        # a fresh install: the configuration is valid, the service has not run yet
+        print(f"config {args.config} is valid; spool {config.spool.path} not created yet")
+        return 0
     try:
         spool = Spool(config.spool.path, max_readings=config.spool.max_readings, read_only=True)
     except SpoolError as exc:

@@ -217,6 +217,8 @@ def test_spool_command_shows_and_exports_backlog(
         Reading(device_id="inv-1", ts=t0 + timedelta(seconds=10 * i), ac_energy_wh=100.0 + i)
         for i in range(5)
     ]
+    assert main(["spool", "--config", str(config_path)]) == 0  # fresh install: no spool yet
+    assert "valid; spool" in capsys.readouterr().out
     with Spool(spool_path) as spool:
         ids = spool.append(readings)
         spool.delete(ids[:1])
