@@ -102,6 +102,16 @@ class Chunk:
         return pd.to_datetime(self.epoch_s, unit="s", utc=True)
 
 
+@dataclass(frozen=True)
+class CounterResetRecord:
+    """A counter reset as it happened: the last reading before and the first after."""
+
+    site_index: int
+    epoch_s: int
+    last_energy_wh: float
+    first_energy_wh: float
+
+
 def _epoch(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError("times must be timezone-aware UTC")
@@ -198,8 +208,15 @@ class Simulation:
         self.shade_to = fleet.column("shade_azimuth_to_deg")
         self.shade_elevation = fleet.column("shade_elevation_deg")
         self.commissioned_s = np.array(
-            [_epoch(datetime(s.commissioned.year, s.commissioned.month, s.commissioned.day, tzinfo=UTC))
-             for s in fleet.sites], dtype=np.int64
+            [
+                _epoch(
+                    datetime(
+                        s.commissioned.year, s.commissioned.month, s.commissioned.day, tzinfo=UTC
+                    )
+                )
+                for s in fleet.sites
+            ],
+            dtype=np.int64,
         )
         m = fleet.max_mppt
         self.max_mppt = m
@@ -210,7 +227,9 @@ class Simulation:
         self.counter_resolution = np.array([COUNTER_RESOLUTION_WH[s.family] for s in fleet.sites])
         self.power_resolution = np.array([POWER_RESOLUTION_W[s.family] for s in fleet.sites])
         self.vendor_codes = np.array([VENDOR_STATES[s.family] for s in fleet.sites], dtype=np.int64)
-        self.raw_on_sentinel = np.array([0 if s.family == "sunspec-float" else 1 for s in fleet.sites])
+        self.raw_on_sentinel = np.array(
+            [0 if s.family == "sunspec-float" else 1 for s in fleet.sites]
+        )
         self.wake_w = np.maximum(15.0, 0.004 * self.ac_rating)
         rng = np.random.default_rng([fleet.seed, 0x517E])
         self.grid_voltage_offset = rng.normal(0.0, 1.5, len(fleet))
@@ -221,6 +240,7 @@ class Simulation:
         self.last_power_w = np.zeros(len(fleet))
         self.last_awake = np.zeros(len(fleet), dtype=bool)
         self.next_seq = np.zeros(len(fleet), dtype=np.int64)
+        self.reset_log: list[CounterResetRecord] = []
         # Faults as arrays for fast overlap tests.
         faults = self.faults.faults
         self._fault_start = np.array([_epoch(f.start) for f in faults], dtype=np.int64)
@@ -261,7 +281,9 @@ class Simulation:
         effective, poa = plane_of_array_w_m2(self.tilt, self.azimuth, sky, ghi, beam_shading)
         t_cell = cell_temp_c(poa, air_temp[:, None], _WIND_SPEED_M_S)
         age_years = (epoch[:, None] - self.commissioned_s[None, :]) / (365.25 * 86400.0)
-        derate = (1.0 - self.system_loss) * (1.0 - self.degradation_rate * np.clip(age_years, 0.0, None))
+        derate = (1.0 - self.system_loss) * (
+            1.0 - self.degradation_rate * np.clip(age_years, 0.0, None)
+        )
         soiling = np.ones((n_t, n_s))
         dead = np.zeros((n_t, n_s, m), dtype=bool)
         offline = epoch[:, None] < self.commissioned_s[None, :]
@@ -314,7 +336,17 @@ class Simulation:
         energy = (prev_pac + pac) * 0.5 * dt_h
         counter = self.counter_wh[None, :] + np.cumsum(energy, axis=0)
         for s, i, new_counter in sorted(resets, key=lambda r: r[1]):
+            before = counter[i - 1, s] if i > 0 else self.counter_wh[s]
             counter[i:, s] += new_counter - counter[i, s]
+            res = self.counter_resolution[s]
+            self.reset_log.append(
+                CounterResetRecord(
+                    site_index=s,
+                    epoch_s=int(epoch[i]),
+                    last_energy_wh=float(np.floor(before / res) * res),
+                    first_energy_wh=float(np.floor(counter[i, s] / res) * res),
+                )
+            )
         self.counter_wh = counter[-1].copy()
         self.last_power_w = pac[-1].copy()
         self.last_awake = awake[-1].copy()
@@ -348,9 +380,13 @@ class Simulation:
         )
         frequency = 50.0 + 0.012 * np.sin(2 * np.pi * epoch / 1300.0) + rng.normal(0.0, 0.008, n_t)
         grid_frequency = frequency[:, None] + rng.normal(0.0, 0.002, (n_t, n_s))
-        cabinet = air_temp[:, None] + 3.0 + 14.0 * pac / self.ac_rating + rng.normal(0.0, 0.3, (n_t, n_s))
+        cabinet = (
+            air_temp[:, None] + 3.0 + 14.0 * pac / self.ac_rating + rng.normal(0.0, 0.3, (n_t, n_s))
+        )
         dc_present = awake & ~in_fault
-        volts = string_voltage_v(self.mppt_modules[None, :, :], t_cell[:, :, None], effective[:, :, None])
+        volts = string_voltage_v(
+            self.mppt_modules[None, :, :], t_cell[:, :, None], effective[:, :, None]
+        )
         volts = np.where(dead, 0.0, volts)
         amps = np.where(volts > 0, pdc_mppt / np.maximum(volts, 1.0), 0.0)
         exists = self.mppt_modules[None, :, :] > 0
@@ -366,8 +402,16 @@ class Simulation:
         # Stale registers: repeat the last good reading.
         for s, i0, i1 in frozen:
             src = max(i0 - 1, 0)
-            for arr in (reported_power, reported_counter, ac_voltage, grid_frequency, cabinet, state,
-                        vendor_state, vendor_events):
+            for arr in (
+                reported_power,
+                reported_counter,
+                ac_voltage,
+                grid_frequency,
+                cabinet,
+                state,
+                vendor_state,
+                vendor_events,
+            ):
                 arr[i0:i1, s] = arr[src, s]
             for arr3 in (dc_voltage, dc_current, dc_power):
                 arr3[i0:i1, s, :] = arr3[src, s, :]

@@ -159,7 +159,9 @@ def read_ground_truth(path: Path) -> FaultSchedule:
     return FaultSchedule(tuple(faults))
 
 
-def _daytime(rng: np.random.Generator, day_start: datetime, first_hour: float, last_hour: float) -> datetime:
+def _daytime(
+    rng: np.random.Generator, day_start: datetime, first_hour: float, last_hour: float
+) -> datetime:
     """A random time between two UTC hours of a day, on a whole minute."""
     minutes = int(rng.uniform(first_hour, last_hour) * 60)
     return day_start + timedelta(minutes=minutes)
@@ -216,11 +218,21 @@ def generate_faults(
                 elif fault_type == "counter_reset":
                     f_end = f_start
                 else:
-                    f_end = max(_snap(f_end, start, interval_s), f_start + timedelta(seconds=interval_s))
+                    f_end = max(
+                        _snap(f_end, start, interval_s), f_start + timedelta(seconds=interval_s)
+                    )
                 if f_start >= end:
                     continue
                 faults.append(
-                    Fault(site.site_id, site.device_id, site.gateway_id, fault_type, f_start, f_end, detail)
+                    Fault(
+                        site.site_id,
+                        site.device_id,
+                        site.gateway_id,
+                        fault_type,
+                        f_start,
+                        f_end,
+                        detail,
+                    )
                 )
     faults.sort(key=lambda f: (f.start, f.site_id))
     return FaultSchedule(tuple(faults))

@@ -161,7 +161,7 @@ def generate_fleet(n_sites: int = 122, seed: int = 1) -> Fleet:
         mppt_modules = (modules - modules // 2, modules // 2) if two_strings else (modules,)
         kwp = modules * module_wp / 1000.0
         ratio = rng.uniform(0.95, 1.45)
-        candidates = _AC_RATINGS_W[_AC_RATINGS_W >= kwp * 1000.0 / ratio]
+        candidates = _AC_RATINGS_W[kwp * 1000.0 / ratio <= _AC_RATINGS_W]
         ac_rating = float(candidates[0] if len(candidates) else _AC_RATINGS_W[-1])
         commissioned = _EARLIEST_COMMISSIONING + timedelta(days=int(rng.integers(span_days)))
         sites.append(

@@ -127,7 +127,11 @@ def erbs_components_w_m2(
         ),
     )
     dhi = ghi_w_m2 * diffuse_fraction
-    dni = np.where((cos_zenith > 0.065) & (zenith_deg < 87.0), (ghi_w_m2 - dhi) / np.maximum(cos_zenith, 0.065), 0.0)
+    dni = np.where(
+        (cos_zenith > 0.065) & (zenith_deg < 87.0),
+        (ghi_w_m2 - dhi) / np.maximum(cos_zenith, 0.065),
+        0.0,
+    )
     dhi = np.where(dni > 0, dhi, ghi_w_m2)
     return np.maximum(dni, 0.0), np.maximum(dhi, 0.0)
 
@@ -184,7 +188,9 @@ def plane_of_array_w_m2(
     return effective, poa_global
 
 
-def cell_temp_c(poa_global_w_m2: FloatArray, air_temp_c: FloatArray, wind_speed_m_s: float) -> FloatArray:
+def cell_temp_c(
+    poa_global_w_m2: FloatArray, air_temp_c: FloatArray, wind_speed_m_s: float
+) -> FloatArray:
     """Cell temperature of a roof-mounted module (Faiman).
 
     Parameters
@@ -226,7 +232,9 @@ def dc_power_w(
     return np.maximum(np.asarray(pdc, dtype=np.float64), 0.0)
 
 
-def ac_power_w(dc_power: FloatArray, ac_rating_w: FloatArray, eta_nominal: float = 0.965) -> FloatArray:
+def ac_power_w(
+    dc_power: FloatArray, ac_rating_w: FloatArray, eta_nominal: float = 0.965
+) -> FloatArray:
     """AC output of each inverter, clipped at its rating (PVWatts inverter model).
 
     Parameters
@@ -257,5 +265,7 @@ def string_voltage_v(
         Irradiance converted by the cells [W/m2]
     """
     irradiance = np.maximum(effective_w_m2, 1.0) / 1000.0
-    per_module = 34.0 * (1.0 - 0.0029 * (cell_temperature_c - 25.0)) * (1.0 + 0.035 * np.log(irradiance))
+    per_module = (
+        34.0 * (1.0 - 0.0029 * (cell_temperature_c - 25.0)) * (1.0 + 0.035 * np.log(irradiance))
+    )
     return np.maximum(per_module, 0.0) * modules_in_string

@@ -27,7 +27,20 @@ CLOUD_GRID_S = 300
 _GRID_POINTS = 86400 // CLOUD_GRID_S + 1
 #: Cloud-fraction level by month (Jan..Dec), fitted (8 seeds) so monthly GHI matches KNMI
 #: De Bilt means: 20, 37, 75, 120, 155, 160, 160, 135, 90, 55, 25, 15 kWh/m2.
-MEAN_CLOUD_FRACTION = (0.748, 0.679, 0.602, 0.303, 0.449, 0.425, 0.339, 0.375, 0.448, 0.30, 0.70, 0.659)
+MEAN_CLOUD_FRACTION = (
+    0.748,
+    0.679,
+    0.602,
+    0.303,
+    0.449,
+    0.425,
+    0.339,
+    0.375,
+    0.448,
+    0.30,
+    0.70,
+    0.659,
+)
 #: Monthly mean air temperature at De Bilt 1991-2020, rounded [°C].
 MEAN_AIR_TEMP_C = (3.6, 4.0, 6.7, 10.0, 13.6, 16.4, 18.6, 18.2, 15.0, 11.0, 7.0, 4.2)
 _REGIME_WEIGHTS = np.array([1.0, 0.8, 0.55, 0.3])
@@ -138,7 +151,7 @@ def site_weather(
     for day_number in range(first_day, last_day + 1):
         day = date.fromordinal(date(1970, 1, 1).toordinal() + day_number)
         weather = day_weather(seed, day)
-        times = day_number * 86400.0 + np.arange(_GRID_POINTS - 1) * float(CLOUD_GRID_S)
+        times = day_number * 86400.0 + np.arange(_GRID_POINTS - 1, dtype=np.float64) * CLOUD_GRID_S
         grid_t.append(times)
         grid_k.append(weather.clear_sky_index[:-1])
         grid_temp.append(weather.air_temp_c[:-1])
