@@ -2,7 +2,7 @@
 
 One function, :func:`to_registry_fleet`, maps the simulator's sites to the registry's pydantic
 models (:mod:`collector.registry.fleet_file`): a member, a site, an inverter and a contract per
-roof, plus the cooperative and its tariff plans from ``data/example_fleet.yaml``. Counter
+roof, plus the cooperative and its tariff plans from ``example_fleet.yaml``. Counter
 resets that happened during a simulation are recorded on their device, as the registry expects.
 """
 
@@ -22,7 +22,7 @@ from collector.registry import fleet_file as ff
 from collector.simulator.engine import CounterResetRecord
 from collector.simulator.fleet import Fleet
 
-_DATA = Path(__file__).with_name("data") / "example_fleet.yaml"
+_DATA = Path(__file__).with_name("example_fleet.yaml")
 
 
 @lru_cache(maxsize=1)
