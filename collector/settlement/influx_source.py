@@ -72,6 +72,18 @@ def _series_points(series: Iterable[Series]) -> Iterable[tuple[str, int, float]]
                 yield device, int(row[0]), float(row[1])
 
 
+def registry_instants(fleet: Fleet) -> dict[int, set[str]]:
+    """Replacement and known-reset instants [ms], with the devices whose counters change there."""
+    out: dict[int, set[str]] = defaultdict(set)
+    for device in fleet.devices:
+        if device.replaces is not None:
+            at = int(device.replaces.at.timestamp() * 1000)
+            out[at] |= {device.device_id, device.replaces.device_id}
+        for reset in device.counter_resets:
+            out[int(reset.at.timestamp() * 1000)].add(device.device_id)
+    return dict(out)
+
+
 def load_readings(
     client: InfluxClient,
     fleet: Fleet,
@@ -103,12 +115,16 @@ def load_readings(
         if progress:
             progress("hourly readings", done, len(slices))
 
-    # 2. exact readings around every part boundary
-    boundaries = part_boundaries(fleet, period, billed, correct_periods)
+    # 2. exact readings around every part boundary and every registry instant
+    instants: dict[int, set[str]] = defaultdict(set)
+    for day, devices in part_boundaries(fleet, period, billed, correct_periods).items():
+        instants[_ms(day)] |= devices
+    for at, devices in registry_instants(fleet).items():
+        if w0 <= at <= w1:
+            instants[at] |= devices
     statements: list[tuple[int, str]] = []
-    for day in sorted(boundaries):
-        at = _ms(day)
-        devices = boundaries[day]
+    for at in sorted(instants):
+        devices = instants[at]
         groups: list[list[str] | None] = (
             [None] if len(devices) * 2 > len(fleet_devices) else
             list(_chunks(sorted(devices), DEVICES_PER_FILTER))
@@ -116,7 +132,7 @@ def load_readings(
         for group in groups:
             where = _device_filter(group)
             statements.append(
-                (at, f'SELECT last({f}) FROM {m} WHERE time >= {at - HOUR_MS}ms AND time < {at}ms'
+                (at, f'SELECT last({f}) FROM {m} WHERE time >= {at - HOUR_MS}ms AND time <= {at}ms'
                      f'{where} GROUP BY "device"')
             )  # fmt: skip
             statements.append(

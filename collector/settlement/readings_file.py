@@ -41,8 +41,8 @@ class ReadingsFileError(ValueError):
     """The readings file cannot be used; the message names the line and the problem."""
 
 
-def _open(path: Path, mode: str) -> IO[str]:
-    if path.suffix == ".gz":
+def _open(path: Path, mode: str, *, gz: bool | None = None) -> IO[str]:
+    if path.suffix == ".gz" if gz is None else gz:
         return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
     return path.open(mode, encoding="utf-8")
 
@@ -69,7 +69,7 @@ def write_dataset(
     counts = {"devices": 0, "readings": 0, "billed": 0}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with _open(tmp, "w") as out:
+    with _open(tmp, "w", gz=path.suffix == ".gz") as out:
         out.write(json.dumps(header, sort_keys=True) + "\n")
         for device_id in sorted(inputs.readings):
             r = inputs.readings[device_id]

@@ -61,7 +61,8 @@ contracts:
 """
 
 
-def fleet() -> Fleet:
+def fleet_yaml() -> str:
+    """The fleet file text."""
     members = "\n".join(
         f"  - {{member_id: M{i}, name: Lid {i}, email: lid{i}@example.org,"
         f" address: {{street: Dieze {i}, postal_code: 8011 AB, city: Zwolle}}}}"
@@ -72,7 +73,11 @@ def fleet() -> Fleet:
         f" lat: 52.52, lon: 6.10, kwp: 4, tilt_deg: 35, azimuth_deg: 180, gateway_id: gw-s{i}}}"
         for i in range(1, 5)
     )
-    return parse_fleet(FLEET_YAML % {"members": members, "sites": sites}, "test-fleet")
+    return FLEET_YAML % {"members": members, "sites": sites}
+
+
+def fleet() -> Fleet:
+    return parse_fleet(fleet_yaml(), "test-fleet")
 
 
 def steady_pairs(
@@ -101,3 +106,20 @@ def readings(
         "d4": [*d4, *s4_late],
     }
     return {device: CounterReadings.from_pairs(device, p) for device, p in pairs.items()}
+
+
+def sunny_pairs(
+    start: datetime, end: datetime, peak_w: float, first_wh: float, step_min: int = 5
+) -> list[tuple[datetime, float]]:
+    """Readings of a counter that only rises in daylight (06:00-18:00 UTC, a sine bump)."""
+    import math
+
+    out = []
+    t, value = start, first_wh
+    while t <= end:
+        out.append((t, round(value, 3)))
+        hour = t.hour + t.minute / 60
+        power = peak_w * math.sin(math.pi * (hour - 6) / 12) if 6 <= hour < 18 else 0.0
+        value += power * step_min / 60
+        t += timedelta(minutes=step_min)
+    return out

@@ -1,0 +1,174 @@
+"""InfluxDB-backed settlement agrees with offline settlement; the commands end to end."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from settle_cases import SWAP, fleet, fleet_yaml, sunny_pairs
+
+from collector.cli import main
+from collector.devservices import Influxd
+from collector.influx import InfluxClient, Point
+from collector.registry.fleet_file import Fleet
+from collector.settlement import commands
+from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.influx_source import load_readings
+from collector.settlement.periods import parse_month
+from collector.settlement.readings_file import read_dataset, write_dataset
+from collector.settlement.yields import CounterReadings
+from collector.store.testing import temporary_database
+
+T0 = datetime(2026, 2, 20, 0, 2, tzinfo=UTC)  # boundaries fall between readings
+T1 = datetime(2026, 4, 8, tzinfo=UTC)
+# d4 is offline from 24 March 20:00 UTC (after sunset) until 28 March 04:00 UTC (before dawn)
+GAP = (datetime(2026, 3, 24, 20, tzinfo=UTC), datetime(2026, 3, 28, 4, tzinfo=UTC))
+
+
+def raw_readings() -> dict[str, list[tuple[datetime, float]]]:
+    d4 = [(t, v) for t, v in sunny_pairs(T0, T1, 2900.0, 300_000.0) if not GAP[0] < t < GAP[1]]
+    return {
+        "d1": sunny_pairs(T0, T1, 3000.0, 1_000_000.0),
+        "d2a": [(t, v) for t, v in sunny_pairs(T0, T1, 3100.0, 4_000_000.0) if t <= SWAP],
+        "d2b": [
+            (t, v - 4_000_000.0 - 200.0)
+            for t, v in sunny_pairs(T0, T1, 3100.0, 4_000_000.0)
+            if t > SWAP
+        ],
+        "d3": sunny_pairs(T0, T1, 2500.0, 2_000_000.0),
+        "d4": d4,
+    }
+
+
+def write_raw(client: InfluxClient, raw: dict[str, list[tuple[datetime, float]]]) -> None:
+    points = (
+        Point("inverter", {"gateway": f"gw-{device}", "device": device},
+              {"ac_energy_wh": value, "ac_power_w": 0.0}, ts)
+        for device, pairs in raw.items()
+        for ts, value in pairs
+    )  # fmt: skip
+    client.write_points(points)
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    influxd: Influxd,
+) -> Iterator[tuple[InfluxClient, dict[str, list[tuple[datetime, float]]]]]:
+    """One database with five weeks of 5-minute readings, shared by this module's tests."""
+    client = InfluxClient(influxd.url, f"settle_{uuid.uuid4().hex[:12]}")
+    client.create_database()
+    raw = raw_readings()
+    write_raw(client, raw)
+    yield client, raw
+    client.query(f'DROP DATABASE "{client.database}"', database="", epoch=None)
+
+
+def fleet_with_real_swap_counters() -> Fleet:
+    """The test fleet, with the replacement's recorded counters matching these readings."""
+    f = fleet()
+    raw = raw_readings()
+    old_last = raw["d2a"][-1][1]
+    new_first = old_last - 4_000_000.0 - 200.0  # d2b's counter at the swap
+    devices = []
+    for d in f.devices:
+        if d.device_id == "d2b":
+            assert d.replaces is not None
+            rep = d.replaces.model_copy(
+                update={"old_last_energy_wh": Decimal(str(old_last)),
+                        "new_first_energy_wh": Decimal(str(new_first)), "at": SWAP}
+            )  # fmt: skip
+            d = d.model_copy(update={"replaces": rep})
+        devices.append(d)
+    return f.model_copy(update={"devices": tuple(devices)})
+
+
+def test_influx_backed_settlement_agrees_with_offline_from_raw_readings(
+    loaded: tuple[InfluxClient, dict[str, list[tuple[datetime, float]]]],
+) -> None:
+    client, raw = loaded
+    march = parse_month("2026-03")
+    f = fleet_with_real_swap_counters()
+    from_influx = load_readings(client, f, march)
+    # far fewer readings than the raw 5-minute series
+    assert sum(r.ts_s.size for r in from_influx.values()) < sum(len(p) for p in raw.values()) / 5
+    a = settle(SettlementInputs(march, f, from_influx))
+    offline = {d: CounterReadings.from_pairs(d, p) for d, p in raw.items()}
+    b = settle(SettlementInputs(march, f, offline))
+    lines_a = [(c.contract_id, [x.to_json() for x in c.lines]) for c in a.contracts]
+    lines_b = [(c.contract_id, [x.to_json() for x in c.lines]) for c in b.contracts]
+    assert lines_a == lines_b  # to the cent, and to the Wh on every line
+    for ca, cb in zip(a.contracts, b.contracts, strict=True):
+        assert ca.measured_wh + ca.estimated_wh == pytest.approx(
+            cb.measured_wh + cb.estimated_wh, abs=1.0
+        )
+    # the boundary counters came from real readings around the boundaries
+    c1 = next(c for c in a.contracts if c.contract_id == "C1")
+    start_use = next(u for u in c1.parts[0].counters if u.at == march.start_utc)
+    assert start_use.after_ts - start_use.before_ts == timedelta(minutes=5)
+
+
+def test_exported_data_set_settles_offline_to_identical_output(
+    loaded: tuple[InfluxClient, dict[str, list[tuple[datetime, float]]]], tmp_path: Path
+) -> None:
+    client, _ = loaded
+    march = parse_month("2026-03")
+    f = fleet()
+    inputs = SettlementInputs(march, f, load_readings(client, f, march))
+    online = settle(inputs)
+    path = tmp_path / "march.readings.jsonl.gz"
+    write_dataset(path, inputs, source="test")
+    offline = settle(read_dataset(path, f))
+    assert offline.dumps() == online.dumps()
+
+
+def test_settle_and_export_commands_end_to_end(
+    loaded: tuple[InfluxClient, dict[str, list[tuple[datetime, float]]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, _ = loaded
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(fleet_yaml(), encoding="utf-8")
+    monkeypatch.setattr(commands, "_data_dir", lambda: tmp_path / "data")
+    with temporary_database("sqlite") as engine:
+        db = engine.url.render_as_string(hide_password=False)
+        common = ["--fleet", str(fleet_file), "--database-url", db, "--influx-url", client.url,
+                  "--influx-db", client.database]  # fmt: skip
+        assert (
+            main(["settle", "--period", "2026-03", "--dry-run", "--format", "json", *common]) == 0
+        )
+        dry = capsys.readouterr()
+        assert "contracts settled" in dry.err  # progress
+        assert main(["settle", "--period", "2026-03", "--format", "json", *common]) == 0
+        issued = capsys.readouterr().out
+        assert json.loads(issued)["members"] == json.loads(dry.out)["members"]
+        assert main(["settle", "--period", "2026-03", *common]) == 2
+        assert "never rewritten" in capsys.readouterr().err
+        out = tmp_path / "export.jsonl"
+        assert main(["export", "readings", "--period", "2026-03", "--out", str(out), *common]) == 0
+        capsys.readouterr()
+    # no servers needed from here on
+    assert main(["settle", "--period", "2026-03", "--readings", str(out), "--fleet",
+                 str(fleet_file), "--format", "json", "--quiet"]) == 0  # fmt: skip
+    assert capsys.readouterr().out == issued
+    assert main(["settle", "--period", "2026-04", "--readings", str(out), "--fleet",
+                 str(fleet_file)]) == 2  # fmt: skip
+    assert "not 2026-04" in capsys.readouterr().err
+
+
+def test_offline_settle_refuses_a_truncated_data_set(tmp_path: Path) -> None:
+    march = parse_month("2026-03")
+    f = fleet()
+    path = tmp_path / "d.jsonl"
+    offline = {d: CounterReadings.from_pairs(d, p) for d, p in raw_readings().items()}
+    write_dataset(path, SettlementInputs(march, f, offline), source="test")
+    text = path.read_text().splitlines()
+    path.write_text("\n".join(text[:-1]) + "\n")
+    with pytest.raises(ValueError, match="truncated"):
+        read_dataset(path, f)
