@@ -388,15 +388,19 @@ def format_loc(loc: Loc) -> str:
     return out
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about 10x faster on a 10,000-member file).
+_SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):  # type: ignore[misc]
     """Safe YAML loader that reads numbers with a fraction as exact Decimals."""
 
 
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+def _construct_decimal(loader: Any, node: yaml.Node) -> Any:
+    text = str(loader.construct_scalar(node))
     plain = text.replace("_", "").lower()
     if plain in (".nan", ".inf", "+.inf", "-.inf"):
-        return float(loader.construct_yaml_float(node))  # type: ignore[arg-type]
+        return float(loader.construct_yaml_float(node))
     return Decimal(plain)
 
 
@@ -696,11 +700,14 @@ def validate_fleet(fleet: Fleet) -> None:
         raise FleetFileError("<fleet>", problems)
 
 
-class _Dumper(yaml.SafeDumper):
+_SafeDumperBase: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_SafeDumperBase):  # type: ignore[misc]
     pass
 
 
-def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.Node:
+def _represent_decimal(dumper: Any, value: Decimal) -> Any:
     text = format(value, "f")
     tag = "tag:yaml.org,2002:float" if "." in text else "tag:yaml.org,2002:int"
     return dumper.represent_scalar(tag, text)
