@@ -580,10 +580,6 @@ class SimulatedInverters:
         """Start serving in a background thread; returns when the server listens."""
         if self._thread is not None:
             raise RuntimeError("already started")
-        if self.serial_port is None and self._requested_port == 0:
-            from collector.devservices import free_port
-
-            self.port = free_port()
         self._thread = threading.Thread(target=self._run, name="sim-inverters", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout_s):
@@ -674,6 +670,11 @@ class SimulatedInverters:
                 devices, address=(self.host, self.port), ignore_missing_devices=True
             )
         await self._server.serve_forever(background=True)
+        if self.serial_port is None and self.port == 0:
+            sockets: Sequence[Any] = getattr(self._server.transport, "sockets", None) or []
+            if not sockets:
+                raise RuntimeError("the Modbus server has no listening socket")
+            self.port = int(sockets[0].getsockname()[1])  # the free port the OS picked
         for unit_id in self._units:
             await self._write_unit(unit_id)
         self._started.set()
