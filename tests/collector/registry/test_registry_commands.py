@@ -11,6 +11,7 @@ import pytest
 from collector.cli import main
 from collector.registry.fleet_file import load_fleet_file
 from collector.registry.store_sync import canonical
+from collector.store.db import head_revision
 
 SMALL = Path(__file__).resolve().parents[3] / "config" / "fleet.small.yaml"
 
@@ -31,11 +32,11 @@ def test_full_cycle(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[s
     assert code == 2 and "run `zonnewijk db migrate` first" in err
 
     code, out, _ = run(capsys, "db", "migrate", "--database-url", db_url)
-    assert code == 0 and "schema migrated empty -> 0001_registry" in out
+    assert code == 0 and f"schema migrated empty -> {head_revision()}" in out
     code, out, _ = run(capsys, "db", "migrate", "--database-url", db_url)
     assert "schema already at" in out
     code, out, _ = run(capsys, "db", "status", "--database-url", db_url)
-    assert code == 0 and "schema revision: 0001_registry" in out
+    assert code == 0 and f"schema revision: {head_revision()}" in out
 
     code, out, _ = run(capsys, "registry", "load", "--database-url", db_url, str(SMALL))
     assert code == 0 and "19 inserted, 0 updated, 0 deleted" in out
