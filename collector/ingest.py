@@ -52,6 +52,7 @@ from gateway_firmware.wire import (
     READINGS_FILTER,
     STATUS_FILTER,
     GatewayStatus,
+    Reading,
     WireError,
     decode_batch,
     gateway_id_from_topic,
@@ -128,6 +129,22 @@ class ProcessedMessage:
     oldest_reading: datetime | None = None
 
 
+#: Reasons the wire decoder may give as ``invalid_<field>``; anything else is a sender's key.
+_KNOWN_FIELDS = frozenset(
+    {"message", "v", "gateway_id", "seq", "sent_at", "readings"}
+    | set(Reading.model_fields)
+    | set(GatewayStatus.model_fields)
+)
+
+
+def metric_reason(reason: str) -> str:
+    """Keep reasons a bounded vocabulary (they are metric labels): ``invalid_<unknown key>``
+    becomes ``unknown_field``; the detail still names the key."""
+    if reason.startswith("invalid_") and reason[len("invalid_") :] not in _KNOWN_FIELDS:
+        return "unknown_field"
+    return reason
+
+
 def _is_status_topic(topic: str) -> bool:
     return topic.endswith("/status")
 
@@ -153,7 +170,10 @@ def process_message(
         decoded = decode_batch(payload, topic_gateway_id=gateway_id)
     except WireError as exc:
         return ProcessedMessage(
-            [], 0, [Rejection(topic, exc.reason, exc.detail, _payload_text(payload))], gateway_id
+            [],
+            0,
+            [Rejection(topic, metric_reason(exc.reason), exc.detail, _payload_text(payload))],
+            gateway_id,
         )
     problem = validator.check_gateway(decoded.gateway_id)
     if problem is not None:
@@ -164,7 +184,7 @@ def process_message(
             decoded.gateway_id,
         )
     rejections = [
-        Rejection(topic, r.reason, r.detail, r.original, reading_index=r.index)
+        Rejection(topic, metric_reason(r.reason), r.detail, r.original, reading_index=r.index)
         for r in decoded.rejected
     ]
     rejected_indices = {r.index for r in decoded.rejected}
