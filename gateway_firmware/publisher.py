@@ -71,6 +71,7 @@ class PublisherStats:
     connects: int = 0
     disconnects: int = 0
     connect_refusals: int = 0
+    connect_failures: int = 0
     live_messages: int = 0
     replay_messages: int = 0
     readings_sent: int = 0
@@ -184,6 +185,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_connect_fail = self._on_connect_fail
         return client
 
     def start(self) -> None:
@@ -261,6 +263,10 @@ class Publisher:
         else:
             self._connected.set()
             self._events.put(("connected", 0, bool(flags.session_present), ""))
+        self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._events.put(("connect_failed", 0, False, ""))
         self._wake.set()
 
     def _on_disconnect(
@@ -419,6 +425,18 @@ class Publisher:
                 log.warning(
                     "lost the broker connection (%s); readings keep going to the spool", reason
                 )
+            elif kind == "connect_failed":
+                self.stats.connect_failures += 1
+                n = self.stats.connect_failures
+                if n in (1, 10) or n % 100 == 0:  # loud, but not every few seconds for days
+                    cfg = self.mqtt_config
+                    log.warning(
+                        "cannot reach the broker at %s:%d (%d attempts so far): network, DNS "
+                        "or TLS (mqtt.tls.ca_file, the Pi's clock); retrying with backoff",
+                        cfg.host,
+                        cfg.effective_port,
+                        n,
+                    )
             elif kind == "refused":
                 self.stats.connect_refusals += 1
                 log.error(
