@@ -15,6 +15,7 @@ the horizon), since production detectors cannot see anything at night.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,9 @@ from collector.faults.model import (
     Finding,
     FleetDaily,
     FleetSeries,
+    orientation_group,
 )
-from collector.faults.solar import sun_elevation_deg, sunset_utc
+from collector.faults.solar import clear_sky_daily_kwh_per_kwp, sun_elevation_deg, sunset_utc
 from collector.simulator.engine import Chunk
 from collector.simulator.faults import FAULT_EVENTS, Fault
 from collector.simulator.fleet import Fleet
@@ -43,7 +45,12 @@ EXPECTED_KINDS: dict[str, frozenset[FaultKind]] = {
     "comms_glitch": frozenset({FaultKind.COUNTER_ANOMALY, FaultKind.IMPLAUSIBLE_VALUE}),
     "counter_reset": frozenset({FaultKind.COUNTER_ANOMALY}),
     "gateway_outage": frozenset({FaultKind.GATEWAY_OFFLINE}),
+    "underperformance": frozenset({FaultKind.UNDERPERFORMANCE}),
 }
+#: The issue's goals: detected within this much daylight (offline, fault state) or wall-clock
+#: time (dead string, underperformance) of the fault's start.
+GOAL_DAYLIGHT_MIN: dict[str, float] = {"offline": 30.0, "fault_state": 30.0, "gateway_outage": 30.0}
+GOAL_WALL_MIN: dict[str, float] = {"dead_string": 3 * 1440.0, "underperformance": 3 * 1440.0}
 #: An alert up to this long after a fault's end still belongs to it.
 GRACE = timedelta(hours=12)
 #: Degradation below this loss is within the peer comparison's tolerance: not expected.
@@ -111,7 +118,9 @@ def series_from_chunks(
     )
 
 
-def daily_from_series(series: FleetSeries) -> tuple[FleetDaily, list[datetime]]:
+def daily_from_series(
+    series: FleetSeries, fleet: Fleet | None = None
+) -> tuple[FleetDaily, list[datetime]]:
     """Daily energy from the counters as the server holds them once everything arrived.
 
     Days are UTC days here (the district's nights span midnight UTC); a day's energy is the
@@ -125,6 +134,10 @@ def daily_from_series(series: FleetSeries) -> tuple[FleetDaily, list[datetime]]:
     energy = series.ac_energy_wh[:, : n * steps].reshape(d, n, steps)
     with np.errstate(all="ignore"):
         last = _last_valid(energy)
+    # a day's closing counter must be read in the dark (after 21:00 UTC, after sunset all
+    # year in Zwolle): a counter last read at noon would hand the afternoon to the next day
+    closing = np.isfinite(energy[:, :, -3 * 3600 // series.step_s :]).any(axis=2)
+    last = np.where(closing, last, np.nan)
     prev = np.full_like(last, np.nan)
     prev[:, 1:] = last[:, :-1]
     daily = last - prev
@@ -132,9 +145,23 @@ def daily_from_series(series: FleetSeries) -> tuple[FleetDaily, list[datetime]]:
     daily = np.where((daily < 0) | (daily > limit), np.nan, daily)
     days = series.times[: n * steps : steps].astype("datetime64[D]")
     run_at = [sunset_utc(day.astype(datetime)) + timedelta(minutes=30) for day in days]
-    return FleetDaily(
-        days=days, device_ids=series.device_ids, kwp=series.kwp, energy_wh=daily
-    ), run_at
+    clear = None
+    if fleet is not None:
+        clear = clear_sky_daily_kwh_per_kwp(
+            days, fleet.column("tilt_deg"), fleet.column("azimuth_deg")
+        )
+    groups = None
+    if fleet is not None:
+        groups = tuple(orientation_group(s.azimuth_deg, s.tilt_deg) for s in fleet.sites)
+    out = FleetDaily(
+        days=days,
+        device_ids=series.device_ids,
+        kwp=series.kwp,
+        energy_wh=daily,
+        clear_sky_kwh_per_kwp=clear,
+        groups=groups,
+    )
+    return out, run_at
 
 
 def _last_valid(values: np.ndarray) -> np.ndarray:
@@ -142,6 +169,88 @@ def _last_valid(values: np.ndarray) -> np.ndarray:
     idx = values.shape[2] - 1 - np.argmax(valid[:, :, ::-1], axis=2)
     out = np.take_along_axis(values, idx[:, :, None], axis=2)[:, :, 0]
     return np.where(valid.any(axis=2), out, np.nan)
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """A fault the bench adds on top of the simulator's (same fields as its ground truth)."""
+
+    site_id: str
+    device_id: str
+    gateway_id: str
+    type: str
+    start: datetime
+    end: datetime
+    detail: dict[str, float] = field(default_factory=dict)
+
+
+def inject_step_losses(
+    series: FleetSeries,
+    fleet: Fleet,
+    rng: np.random.Generator,
+    *,
+    count: int,
+    loss_range: tuple[float, float] = (0.3, 0.45),
+    days_range: tuple[float, float] = (5.0, 30.0),
+) -> tuple[FleetSeries, list[InjectedFault]]:
+    """Cut ``count`` random inverters' output by 30-45 % from a random morning on.
+
+    Stands for what the simulator does not inject as a step: a new shadow (a dormer, a grown
+    tree), a failed optimiser, panels covered after building work. AC and DC power scale by
+    ``1 - loss`` and the counter then advances by ``1 - loss`` of its increments, so counters
+    stay consistent. Ground truth type ``underperformance``.
+
+    Parameters
+    ----------
+    series
+        What the server saw; a modified copy is returned.
+    fleet
+        The simulated fleet (site ids).
+    rng
+        Random source (from the seed).
+    count
+        How many losses to inject.
+    loss_range
+        Fraction of output lost, uniform in this range.
+    days_range
+        Duration, uniform in this range [days].
+    """
+    power = series.ac_power_w.copy()
+    energy = series.ac_energy_wh.copy()
+    dc = series.dc_power_w.copy()
+    t = len(series.times)
+    steps_per_day = 86400 // series.step_s
+    injected: list[InjectedFault] = []
+    devices = rng.choice(len(fleet.sites), size=min(count, len(fleet.sites)), replace=False)
+    for d in devices:
+        day = int(rng.integers(15, max(16, t // steps_per_day - 3)))
+        i0 = day * steps_per_day + int(6 * 3600 // series.step_s)
+        i1 = min(t, i0 + int(rng.uniform(*days_range) * steps_per_day))
+        loss = float(rng.uniform(*loss_range))
+        keep = 1.0 - loss
+        power[d, i0:i1] *= keep
+        dc[d, :, i0:i1] *= keep
+        base = energy[d, i0 - 1] if np.isfinite(energy[d, i0 - 1]) else np.nanmax(energy[d, :i0])
+        segment = energy[d, i0:]
+        cut = np.where(np.arange(i0, t) < i1, keep, 1.0)
+        increments = np.diff(np.concatenate([[base], segment]))
+        filled_increments = np.nan_to_num(increments)  # a NaN reading does not break the chain
+        new = base + np.cumsum(filled_increments * cut)
+        energy[d, i0:] = np.where(np.isfinite(segment), new, np.nan)
+        site = fleet.sites[d]
+        injected.append(
+            InjectedFault(
+                site.site_id,
+                site.device_id,
+                site.gateway_id,
+                "underperformance",
+                series.time_at(i0),
+                series.time_at(i1 - 1),
+                {"loss": round(loss, 3)},
+            )
+        )
+    out = dataclasses.replace(series, ac_power_w=power, ac_energy_wh=energy, dc_power_w=dc)
+    return out, injected
 
 
 @dataclass
@@ -164,6 +273,19 @@ class FaultScore:
         return float(np.median(self.delays_min)) if self.delays_min else float("nan")
 
     @property
+    def within_goal(self) -> float:
+        """Fraction of expected faults detected within the issue's time goal (NaN: no goal)."""
+        if not self.expected:
+            return float("nan")
+        if self.fault_type in GOAL_DAYLIGHT_MIN:
+            limit = GOAL_DAYLIGHT_MIN[self.fault_type]
+            return sum(d <= limit for d in self.daylight_delays_min) / self.expected
+        if self.fault_type in GOAL_WALL_MIN:
+            limit = GOAL_WALL_MIN[self.fault_type]
+            return sum(d <= limit for d in self.delays_min) / self.expected
+        return float("nan")
+
+    @property
     def median_daylight_delay_min(self) -> float:
         return (
             float(np.median(self.daylight_delays_min)) if self.daylight_delays_min else float("nan")
@@ -180,6 +302,8 @@ class Score:
     false_alerts: int = 0
     inverter_days: float = 0.0
     false_by_kind: dict[str, int] = field(default_factory=dict)
+    missed: list[str] = field(default_factory=list)
+    false: list[str] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -204,7 +328,7 @@ def _last_active(finding: Finding) -> datetime:
     return finding.last
 
 
-def _degradation_detectable_from(fault: Fault) -> datetime | None:
+def _degradation_detectable_from(fault: Fault | InjectedFault) -> datetime | None:
     """When a soiling ramp's loss first reaches the detectable level, or None if never."""
     loss = float(fault.detail.get("loss", 0.0))
     if loss < DETECTABLE_DEGRADATION_LOSS:
@@ -213,7 +337,7 @@ def _degradation_detectable_from(fault: Fault) -> datetime | None:
     return fault.start + ramp * (DETECTABLE_DEGRADATION_LOSS / loss)
 
 
-def expected_start(fault: Fault) -> datetime | None:
+def expected_start(fault: Fault | InjectedFault) -> datetime | None:
     """From when a fault should be detectable (None: not expected to be detected)."""
     if fault.type == "degradation":
         return _degradation_detectable_from(fault)
@@ -224,7 +348,7 @@ def expected_start(fault: Fault) -> datetime | None:
 
 def score(
     found: Iterable[tuple[Finding, datetime]],
-    faults: Sequence[Fault],
+    faults: Sequence[Fault | InjectedFault],
     *,
     sites: int,
     days: float,
@@ -253,7 +377,7 @@ def score(
     epoch, elevation = daylight
     step_s = int(epoch[1] - epoch[0]) if len(epoch) > 1 else 300
     lit = np.concatenate([[0], np.cumsum(elevation > 0)])
-    by_device: dict[str, list[Fault]] = {}
+    by_device: dict[str, list[Fault | InjectedFault]] = {}
     for f in faults:
         by_device.setdefault(f.device_id, []).append(f)
     items = list(found)
@@ -273,6 +397,10 @@ def score(
         else:
             out.false_alerts += 1
             out.false_by_kind[finding.kind.value] = out.false_by_kind.get(finding.kind.value, 0) + 1
+            out.false.append(
+                f"{finding.kind.value} {finding.device_id} {finding.start:%Y-%m-%d %H:%M}"
+                f"..{finding.last:%Y-%m-%d %H:%M} {finding.evidence}"
+            )
     for f in faults:
         s = out.by_type.setdefault(f.type, FaultScore(f.type))
         s.faults += 1
@@ -292,6 +420,9 @@ def score(
             and _last_active(finding) >= f.start
         ]
         if not hits:
+            out.missed.append(
+                f"{f.type} {f.device_id} {f.start:%Y-%m-%d %H:%M}..{f.end:%Y-%m-%d %H:%M} {f.detail}"
+            )
             continue
         s.detected += 1
         first = min(hits)

@@ -61,15 +61,23 @@ def detect_frozen(series: FleetSeries, params: FrozenParams | None = None) -> De
     prev[:, 1:] = power[:, :-1]
     day = (series.sun_elevation_deg >= p.min_elevation_deg)[None, :]
     clipping = power >= (1.0 - p.clip_margin) * series.ac_rating_w[:, None]
-    same = np.isfinite(power) & (power == prev) & (power >= p.min_power_w) & ~clipping & day
+    same_power = np.isfinite(power) & (power == prev) & (power >= p.min_power_w) & day
     if series.ac_voltage_v is not None:
         volts = series.ac_voltage_v
         prev_v = np.full_like(volts, np.nan)
         prev_v[:, 1:] = volts[:, :-1]
-        # a live grid voltage never repeats for long; where it is known it must repeat too
-        same &= ~np.isfinite(volts) | (volts == prev_v)
-    # a changing value, or a flat one explained by clipping, shows the readings are live
-    moving = np.isfinite(power) & ((np.isfinite(prev) & (power != prev)) | clipping)
+        known_v = np.isfinite(volts) & np.isfinite(prev_v)
+        # a live grid voltage never repeats for long: where it is known and repeats with the
+        # power, even a clipping plateau is stale; where it moves, the readings are live
+        same_v = known_v & (volts == prev_v)
+        same = (same_power & ~known_v & ~clipping) | (
+            same_v & np.isfinite(power) & (power == prev) & day
+        )
+        live = np.isfinite(power) & ((np.isfinite(prev) & (power != prev)) | (known_v & ~same_v))
+    else:
+        same = same_power & ~clipping
+        live = np.isfinite(power) & ((np.isfinite(prev) & (power != prev)) | clipping)
+    moving = live
     n_frozen = max(2, -(-p.frozen_after_s // series.step_s))
     power_frozen = hysteresis(same, moving, n_frozen - 1, 2)
 

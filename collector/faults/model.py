@@ -212,12 +212,22 @@ class FleetDaily:
     energy_wh
         Energy produced per device and day, shape (D, N), NaN when unknown
         (device offline part of the day, counter anomaly, not yet installed) [Wh].
+    clear_sky_kwh_per_kwp
+        What each roof's geometry gives on a clear day (tilt, azimuth; see
+        :func:`collector.faults.solar.clear_sky_daily_kwh_per_kwp`), shape (D, N); optional.
+        With it the peer comparison follows the seasons of east/west roofs [kWh/kWp].
+    groups
+        A label per device for roofs facing alike (e.g. from :func:`orientation_group`);
+        optional. A morning fog hits every east roof at once: the comparison takes out what a
+        whole group shares on a day.
     """
 
     days: npt.NDArray[np.datetime64]
     device_ids: tuple[str, ...]
     kwp: FloatArray
     energy_wh: FloatArray
+    clear_sky_kwh_per_kwp: FloatArray | None = None
+    groups: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.energy_wh.shape != (len(self.device_ids), len(self.days)):
@@ -227,11 +237,43 @@ class FleetDaily:
             )
         if self.kwp.shape != (len(self.device_ids),) or np.any(self.kwp <= 0):
             raise ValueError("kwp needs one positive value per device")
+        if (
+            self.clear_sky_kwh_per_kwp is not None
+            and self.clear_sky_kwh_per_kwp.shape != self.energy_wh.shape
+        ):
+            raise ValueError("clear_sky_kwh_per_kwp must have the shape of energy_wh")
+        if self.groups is not None and len(self.groups) != len(self.device_ids):
+            raise ValueError("groups needs one label per device")
 
     @property
     def specific_yield_kwh_per_kwp(self) -> FloatArray:
         """Energy per installed kWp, shape (D, N) [kWh/kWp]."""
         return self.energy_wh / 1000.0 / self.kwp[:, None]
+
+
+def orientation_group(azimuth_deg: float, tilt_deg: float) -> str:
+    """A label for roofs that see the day alike: flat, or the compass sector faced.
+
+    Parameters
+    ----------
+    azimuth_deg
+        Panel azimuth, 0 north, 90 east, 180 south [deg].
+    tilt_deg
+        Panel tilt [deg].
+    """
+    if tilt_deg < 10:
+        return "flat"
+    sectors = (
+        "north",
+        "north-east",
+        "east",
+        "south-east",
+        "south",
+        "south-west",
+        "west",
+        "north-west",
+    )
+    return sectors[int(((azimuth_deg % 360) + 22.5) // 45) % 8]
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,15 @@ class OfflineParams:
     device_timeout_s
         Silence of an inverter behind a live gateway before it is offline [s].
     device_min_elevation_deg
-        Many inverters switch their Modbus interface off at night: below this solar elevation
-        a silent inverter neither raises nor clears the alarm [deg].
+        Some inverters (or their dataloggers) switch their Modbus interface off at night:
+        set this to 0 for such a fleet, and below this solar elevation a silent inverter
+        neither raises nor clears the alarm. The default judges around the clock (every
+        family the gateway reads answers at night, sleeping) [deg].
     """
 
     gateway_timeout_s: int = 15 * 60
     device_timeout_s: int = 15 * 60
-    device_min_elevation_deg: float = 0.0
+    device_min_elevation_deg: float = -90.0
 
 
 def _steps(seconds: int, step_s: int) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from collector.faults.model import Detection, FaultKind, FleetDaily, FloatArray
+from collector.faults.solar import noon_elevation_deg
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +28,7 @@ class PeerParams:
     min_fleet_kwh_per_kwp
         Days darker than this fleet median are not judged (too little signal) [kWh/kWp].
     min_peers
-        Devices with a valid day needed for a fleet median.
+        Devices with a valid day needed for a fleet median, and for a group's shared part.
     learn_days
         How many past days the site's normal is learned from [days].
     min_learn_days
@@ -83,17 +84,56 @@ def clearness(fleet_kwh_per_kwp: FloatArray, window_days: int = 31) -> FloatArra
     return out
 
 
-def _expected_ratio(ratios: FloatArray, clear: FloatArray, at_clear: float) -> float:
-    """The site's normal ratio at a clearness, from a least-squares line (median if flat)."""
-    if ratios.size >= 6 and np.ptp(clear) > 0.2:
-        slope, intercept = np.polyfit(clear, ratios, 1)
-        fitted = slope * clear + intercept
-        resid = np.abs(ratios - fitted)
-        keep = resid <= 3 * max(float(np.median(resid)), 0.01)
-        if keep.sum() >= 6:
-            slope, intercept = np.polyfit(clear[keep], ratios[keep], 1)
-        return float(slope * at_clear + intercept)
-    return float(np.median(ratios))
+def _expected_ratio(ratios: FloatArray, features: FloatArray, at: FloatArray) -> float:
+    """The site's normal ratio at feature values ``at``: robust least squares on past days.
+
+    ``features`` has one row per past day (without the constant); columns that barely vary
+    are dropped, and with too few days the median ratio is the normal. The result stays
+    within the range of the past ratios.
+    """
+    usable = [c for c in range(features.shape[1]) if np.ptp(features[:, c]) > 1e-3]
+    if ratios.size < 4 * (len(usable) + 1) or not usable:
+        return float(np.median(ratios))
+    design = np.column_stack([np.ones(ratios.size), features[:, usable]])
+    point = np.concatenate([[1.0], at[usable]])
+    coef, *_ = np.linalg.lstsq(design, ratios, rcond=None)
+    resid = np.abs(ratios - design @ coef)
+    keep = resid <= 3 * max(float(np.median(resid)), 0.01)
+    if keep.sum() >= 4 * (len(usable) + 1):
+        coef, *_ = np.linalg.lstsq(design[keep], ratios[keep], rcond=None)
+    # never expect more (or less) than the site's own recent days gave: a line fitted on a
+    # few weeks must not be extrapolated far
+    return float(np.clip(point @ coef, np.min(ratios), np.max(ratios)))
+
+
+def explanatory(daily: FleetDaily, fleet_kwh_per_kwp: FloatArray) -> FloatArray:
+    """What a site's ratio to the fleet is regressed on, shape (D, N).
+
+    With the roofs' clear-sky yields: ``(g - 1) * k``, where ``g`` is the roof's clear-sky
+    yield relative to the fleet's median roof that day and ``k`` the day's clearness (fleet
+    yield / median clear-sky yield): a roof's geometry matters in proportion to the direct
+    sun. Without: the clearness proxy of :func:`clearness` for every site.
+    """
+    d, n = daily.energy_wh.shape
+    cs = daily.clear_sky_kwh_per_kwp
+    if cs is None:
+        return np.asarray(np.broadcast_to(clearness(fleet_kwh_per_kwp)[None, :], (d, n)))
+    median_cs = np.median(cs, axis=0)
+    with np.errstate(all="ignore"):
+        g = cs / median_cs[None, :]
+        k = np.clip(fleet_kwh_per_kwp / median_cs, 0.0, 1.5)
+    return np.asarray((g - 1.0) * k[None, :], dtype=np.float64)
+
+
+def _remove_group_share(relative: FloatArray, groups: tuple[str, ...], min_peers: int) -> None:
+    """Divide each device's relative yield by its group's median of the day, in place."""
+    labels = np.asarray(groups)
+    for label in set(groups):
+        members = (labels == label) & np.isfinite(relative)
+        if members.sum() >= min_peers:
+            shared = float(np.median(relative[members]))
+            if shared > 0:
+                relative[members] /= shared
 
 
 def detect_underperformance(daily: FleetDaily, params: PeerParams | None = None) -> Detection:
@@ -121,7 +161,10 @@ def detect_underperformance(daily: FleetDaily, params: PeerParams | None = None)
     p = params or PeerParams()
     specific = daily.specific_yield_kwh_per_kwp
     fleet = fleet_median_kwh_per_kwp(specific, p.min_peers)
-    clear = clearness(fleet)
+    x = explanatory(daily, fleet)
+    # the noon sun's height carries what changes with the season beyond geometry: shade from
+    # a neighbour's roof or a tree grows as the sun sinks towards winter
+    elevation = noon_elevation_deg(daily.days) / 10.0
     judged_day = np.isfinite(fleet) & (fleet >= p.min_fleet_kwh_per_kwp)
     ratio = np.where(judged_day[None, :], specific / fleet[None, :], np.nan)
     d, n = ratio.shape
@@ -140,10 +183,15 @@ def detect_underperformance(daily: FleetDaily, params: PeerParams | None = None)
             if past.sum() < p.min_learn_days:
                 healthy[i, j] = True  # still learning: take the day as normal
                 continue
-            normal[i, j] = _expected_ratio(ratio[i, lo:j][past], clear[lo:j][past], clear[j])
+            features = np.column_stack([x[i, lo:j], elevation[lo:j]])[past]
+            normal[i, j] = _expected_ratio(
+                ratio[i, lo:j][past], features, np.array([x[i, j], elevation[j]])
+            )
             if normal[i, j] <= 0:
                 continue
             relative[i, j] = ratio[i, j] / normal[i, j]
+        if daily.groups is not None:
+            _remove_group_share(relative[:, j], daily.groups, p.min_peers)
         r = relative[:, j]
         judged = np.isfinite(r)
         low = judged & (r < 1 - p.tolerance)

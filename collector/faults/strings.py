@@ -30,7 +30,7 @@ class ImbalanceParams:
         Persistence of the condition before raising / clearing [s].
     """
 
-    min_elevation_deg: float = 20.0
+    min_elevation_deg: float = 8.0
     min_sibling_w_per_kwp: float = 40.0
     max_ratio: float = 0.1
     clear_ratio: float = 0.3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from collector.faults.fault_state import detect_fault_state
 from collector.faults.integrity import detect_counter_anomalies, detect_frozen
 from collector.faults.model import EVENT_BIT, STATE_CODE
-from collector.faults.offline import detect_offline
+from collector.faults.offline import OfflineParams, detect_offline
 from collector.faults.peers import detect_underperformance
 from collector.faults.production import detect_no_production
 from collector.faults.strings import detect_string_imbalance
@@ -77,11 +78,25 @@ def test_gateway_down_is_told_apart_from_inverter_down(day: Any) -> None:
     assert gw.active.sum(axis=1)[[0, 1, 3, 4]].sum() == 0
 
 
-def test_inverter_silent_at_night_only_is_not_offline(day: Any) -> None:
+def test_inverter_silent_at_night_is_offline_unless_configured_otherwise(day: Any) -> None:
     night = day.sun_elevation_deg < 0
     day.state[4, night] = -1
     day.ac_power_w[4, night] = np.nan
     _, dev = detect_offline(day.series())
+    assert dev.active[4].any()  # by default inverters are expected to answer at night
+    _, dev = detect_offline(day.series(), OfflineParams(device_min_elevation_deg=0.0))
+    assert not dev.active.any()
+
+
+def test_devices_not_installed_are_not_offline(day: Any) -> None:
+    day.state[3, :] = -1
+    day.ac_power_w[3, :] = np.nan
+    s = day.series()
+    expected = np.ones_like(s.present)
+    expected[3] = False
+    _, dev = detect_offline(s)
+    assert dev.active[3].any()
+    _, dev = detect_offline(replace(s, expected=expected))
     assert not dev.active.any()
 
 
