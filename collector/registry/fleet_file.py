@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -39,6 +39,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -50,7 +51,6 @@ from gateway_firmware.wire import ID_PATTERN
 
 FLEET_FILE_VERSION: Literal[1] = 1
 _AMS = ZoneInfo("Europe/Amsterdam")
-_T = TypeVar("_T", bound=BaseModel)
 
 __all__ = [
     "Address",
@@ -301,18 +301,57 @@ class Fleet(_Model):
     devices: tuple[Device, ...] = ()
     contracts: tuple[Contract, ...] = ()
 
+    # Look-up indexes, built on first use; keyed by the section tuple's identity, so a
+    # model_copy(update=...) with a new section never sees a stale index.
+    _indexes: dict[str, tuple[object, dict[str, Any]]] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal when the data are equal, whichever look-up indexes happen to be built.
+        if not isinstance(other, Fleet):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in type(self).model_fields)
+
+    __hash__ = None  # type: ignore[assignment]  # tariff plans hold lists: never hashable
+
+    def _index(self, section: str, attr: str) -> dict[str, Any]:
+        items: tuple[Any, ...] = getattr(self, section)
+        cached = self._indexes.get(section)
+        if cached is None or cached[0] is not items:
+            cached = (items, {getattr(item, attr): item for item in items})
+            self._indexes[section] = cached
+        return cached[1]
+
+    def _get(self, section: str, attr: str, wanted: str) -> Any:
+        try:
+            return self._index(section, attr)[wanted]
+        except KeyError:
+            raise KeyError(f"no {attr} {wanted!r} in the fleet") from None
+
     # -- look-ups used by the settlement engine ------------------------------------------
     def member(self, member_id: str) -> Member:
-        return _by_id(self.members, "member_id", member_id)
+        """The member with this id; KeyError if there is none."""
+        member: Member = self._get("members", "member_id", member_id)
+        return member
 
     def site(self, site_id: str) -> Site:
-        return _by_id(self.sites, "site_id", site_id)
+        """The site with this id; KeyError if there is none."""
+        site: Site = self._get("sites", "site_id", site_id)
+        return site
 
     def device(self, device_id: str) -> Device:
-        return _by_id(self.devices, "device_id", device_id)
+        """The device with this id; KeyError if there is none."""
+        device: Device = self._get("devices", "device_id", device_id)
+        return device
 
     def tariff_plan(self, plan_id: str) -> TariffPlan:
-        return _by_id(self.tariff_plans, "plan_id", plan_id)
+        """The tariff plan with this id; KeyError if there is none."""
+        plan: TariffPlan = self._get("tariff_plans", "plan_id", plan_id)
+        return plan
+
+    def contract(self, contract_id: str) -> Contract:
+        """The contract with this id; KeyError if there is none."""
+        contract: Contract = self._get("contracts", "contract_id", contract_id)
+        return contract
 
     def gateway_of(self, device: Device) -> str:
         """The gateway that reads a device (its own or its site's)."""
@@ -331,13 +370,6 @@ class Fleet(_Model):
             (c for c in self.contracts if c.overlaps(first_day, last_day)),
             key=lambda c: (c.site_id, c.start_date, c.contract_id),
         )
-
-
-def _by_id(items: Iterable[_T], attr: str, wanted: str) -> _T:
-    for item in items:
-        if getattr(item, attr) == wanted:
-            return item
-    raise KeyError(f"no {attr} {wanted!r} in the fleet")
 
 
 # ---------------------------------------------------------------------------------------

@@ -284,3 +284,17 @@ def test_validate_fleet_for_code_built_fleets() -> None:
     with pytest.raises(FleetFileError, match="duplicate contract_id 'C0001'"):
         validate_fleet(broken)
     validate_fleet(fleet)
+
+
+def test_lookups_follow_copies_and_do_not_affect_equality() -> None:
+    fleet = load_fleet_file(SMALL)
+    assert fleet.member("M0002").name == "Bram Jansen"  # builds the member index
+    assert fleet == load_fleet_file(SMALL)
+    fewer = fleet.model_copy(update={"members": fleet.members[:1]})
+    assert fewer != fleet
+    with pytest.raises(KeyError, match="no member_id 'M0002'"):
+        fewer.member("M0002")
+    assert fleet.contract("C0003").member_id == "M0003"
+    assert fleet.tariff_plan("zon-basis").versions[0].monthly_fee_eur == Decimal("12.50")
+    with pytest.raises(KeyError):
+        fleet.site("S999")
