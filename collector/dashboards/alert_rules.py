@@ -4,8 +4,9 @@ Three rules that watch the data path itself, next to the fault detector's per-in
 alerts (collector/faults/):
 
 - **collector silent**: no reading stored in the last 10 minutes (no data counts as silent);
-- **InfluxDB write errors**: InfluxDB's own counters of refused points and server errors rose
-  in the last 15 minutes (``_internal`` database, InfluxDB's monitor);
+- **InfluxDB write errors**: InfluxDB's own counters of refused points (``pointsWrittenDropped``:
+  type conflicts and parse errors; ``pointsWrittenFail``) and server errors rose in the last
+  15 minutes (``_internal`` database, InfluxDB's monitor);
 - **fleet produces nothing in daylight**: the whole fleet's peak power over the last
   30 minutes is below 50 W while at the same time yesterday it was above 1 kW. Comparing with
   yesterday makes the rule fire at noon and stay quiet at night without a clock in the
@@ -95,7 +96,8 @@ RULES: tuple[Rule, ...] = (
         queries=(
             RuleQuery(
                 "A",
-                'SELECT spread("pointsWrittenFail") + spread("serverError") '
+                'SELECT spread("pointsWrittenDropped") + spread("pointsWrittenFail") '
+                '+ spread("serverError") '
                 'FROM "_internal"."monitor"."httpd" WHERE $timeFilter',
                 900,
             ),

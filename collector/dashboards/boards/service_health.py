@@ -74,7 +74,13 @@ def build() -> db.Dashboard:
     d = d.with_panel(
         stat_panel(
             "InfluxDB points refused, last hour",
-            [InfluxQL("A", f'SELECT spread("pointsWrittenFail") FROM {HTTPD} WHERE $timeFilter')],
+            [
+                InfluxQL(
+                    "A",
+                    'SELECT spread("pointsWrittenDropped") + spread("pointsWrittenFail") '
+                    f"FROM {HTTPD} WHERE $timeFilter",
+                )
+            ],
             pos=grid(12, 0, 6, 4),
             unit="none",
             time_from="1h",
@@ -117,7 +123,7 @@ def build() -> db.Dashboard:
                     'SELECT non_negative_derivative(last("writeReq"), 1m) AS "write requests", '
                     'non_negative_derivative(last("clientError"), 1m) AS "client errors", '
                     'non_negative_derivative(last("serverError"), 1m) AS "server errors", '
-                    'non_negative_derivative(last("pointsWrittenFail"), 1m) AS "points refused" '
+                    'non_negative_derivative(last("pointsWrittenDropped"), 1m) AS "points refused" '
                     f"FROM {HTTPD} WHERE $timeFilter GROUP BY time($__interval) fill(none)",
                 )
             ],
