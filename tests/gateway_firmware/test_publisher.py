@@ -83,10 +83,18 @@ def subscriber(mosquitto: Mosquitto) -> Iterator[Subscriber]:
     sub.close()
 
 
-def make_publisher(port: int, spool: Spool, **spool_options: Any) -> Publisher:
+def make_publisher(port: int, spool: Spool, protocol: str = "5", **spool_options: Any) -> Publisher:
     return Publisher(
         gateway_id=GW,
-        mqtt_config=MqttConfig(host="127.0.0.1", port=port, reconnect_min_s=1, reconnect_max_s=1),
+        mqtt_config=MqttConfig.model_validate(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "reconnect_min_s": 1,
+                "reconnect_max_s": 1,
+                "protocol": protocol,
+            }
+        ),
         spool=spool,
         spool_config=SpoolConfig(path=spool.path, **spool_options),
         firmware_version="test-1.0",
@@ -106,11 +114,12 @@ def pump(pub: Publisher, until: Callable[[], bool], timeout_s: float = 15.0) -> 
         pub.wait(min(wait, 0.05))
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_live_reading_is_deleted_only_after_puback(
-    tmp_path: Path, mosquitto: Mosquitto, subscriber: Subscriber
+    tmp_path: Path, mosquitto: Mosquitto, subscriber: Subscriber, protocol: str
 ) -> None:
     with Spool(tmp_path / "s.db") as spool:
-        pub = make_publisher(mosquitto.port, spool)
+        pub = make_publisher(mosquitto.port, spool, protocol=protocol)
         pub.start()
         try:
             assert pub.wait_connected(10)
