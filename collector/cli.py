@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.registry.commands",
     "collector.collector_commands",  # after registry.commands: adds to its "db" group
     "collector.simulator.inverter_commands",
+    "collector.simulator.commands",
     "collector.dashboards.commands",
     "collector.settlement.commands",
 )

@@ -77,13 +77,15 @@ def sun_and_clear_sky(times: pd.DatetimeIndex) -> SunAndSky:
     pressure_pa = pvlib.atmosphere.alt2pres(DISTRICT_ALTITUDE_M)
     airmass_absolute = pvlib.atmosphere.get_absolute_airmass(airmass_relative, pressure_pa)
     dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(day_of_year), dtype=np.float64)
-    clear = pvlib.clearsky.ineichen(
-        apparent_zenith,
-        airmass_absolute,
-        linke_turbidity(day_of_year),
-        altitude=DISTRICT_ALTITUDE_M,
-        dni_extra=dni_extra,
-    )
+    # Below the horizon the airmass is NaN and Ineichen divides by zero: the result is set to 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clear = pvlib.clearsky.ineichen(
+            apparent_zenith,
+            airmass_absolute,
+            linke_turbidity(day_of_year),
+            altitude=DISTRICT_ALTITUDE_M,
+            dni_extra=dni_extra,
+        )
     ghi = np.nan_to_num(np.asarray(clear["ghi"], dtype=np.float64), nan=0.0)
     return SunAndSky(
         zenith_deg=position["zenith"].to_numpy(dtype=np.float64),

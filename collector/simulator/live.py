@@ -1,0 +1,184 @@
+"""Live mode: every simulated inverter is a Modbus server whose registers follow the model.
+
+Each site gets its own :class:`~collector.simulator.modbus_device.SimulatedInverters` (a real
+pymodbus TCP server on its own port, register layout of the site's inverter family). The
+fleet model runs in (accelerated) real time: simulated time advances ``time_scale`` seconds
+per real second, and at every model step each server is updated in one atomic write, so a
+gateway polling it sees the same curves, states, faults and glitches as the batch modes.
+
+What a device cannot show is mapped: an ``offline`` inverter answers every read with Modbus
+exception 6 (busy) so the gateway gets no data; gateway outages are the gateway's business
+and are not simulated here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from collector.simulator.engine import Chunk, Simulation
+from collector.simulator.faults import FaultSchedule
+from collector.simulator.fleet import Fleet, Site
+from collector.simulator.modbus_device import (
+    SimulatedInverters,
+    gateway_profile_for,
+    layout_for,
+)
+from collector.simulator.readings import chunk_reading
+
+log = logging.getLogger(__name__)
+
+#: Simulated days the live model is prepared for (chunks are computed lazily).
+_HORIZON_DAYS = 400
+_BUSY_FOREVER = 1 << 40
+
+
+@dataclass(frozen=True)
+class LiveDevice:
+    """Where a gateway finds one simulated inverter."""
+
+    site_id: str
+    gateway_id: str
+    device_id: str
+    host: str
+    port: int
+    unit_id: int
+    family: str
+    gateway_profile: str
+
+
+def _grid_start(value: datetime, step_s: int) -> datetime:
+    value = value.astimezone(UTC).replace(microsecond=0)
+    epoch = int(value.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % step_s, tz=UTC)
+
+
+class LiveFleet:
+    """Simulated inverters of a fleet, served over Modbus TCP and driven by the model.
+
+    Parameters
+    ----------
+    fleet : Fleet
+        The simulated sites [-]
+    start : datetime, optional
+        Simulated time at the first step (default: now), UTC [-]
+    time_scale : float
+        Simulated seconds per real second [-]
+    step_s : int
+        Model step in simulated time; must divide a day [s]
+    host : str
+        Address the servers listen on [-]
+    base_port : int
+        First TCP port (site i gets base_port + i); 0 picks free ports [-]
+    faults : FaultSchedule, optional
+        Faults to play [-]
+    """
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        start: datetime | None = None,
+        time_scale: float = 1.0,
+        step_s: int = 10,
+        host: str = "127.0.0.1",
+        base_port: int = 0,
+        faults: FaultSchedule | None = None,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, got {time_scale}")
+        self.fleet = fleet
+        self.time_scale = time_scale
+        self.step_s = step_s
+        self.start = _grid_start(start or datetime.now(UTC), step_s)
+        self.sim = Simulation(
+            fleet,
+            self.start,
+            self.start + timedelta(days=_HORIZON_DAYS),
+            step_s,
+            faults,
+            chunk_steps=1,
+        )
+        self.host = host
+        self.base_port = base_port
+        self.servers: list[SimulatedInverters] = []
+        self.devices: list[LiveDevice] = []
+        self.steps = 0
+        self.sim_time = self.start
+        self._offline: set[int] = set()
+
+    def __enter__(self) -> LiveFleet:
+        self.start_servers()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start_servers(self) -> list[LiveDevice]:
+        """Start one Modbus server per site; returns where each one listens."""
+        for site in self.fleet.sites:
+            port = self.base_port + site.index if self.base_port else 0
+            server = SimulatedInverters({1: layout_for(site.family)}, host=self.host, port=port)
+            server.start()
+            self.servers.append(server)
+            self.devices.append(_device(site, self.host, server.port))
+        return self.devices
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.servers.clear()
+
+    def apply(self, chunk: Chunk, t: int) -> None:
+        """Serve the model's values at time index ``t`` of ``chunk`` on every server."""
+        for site, server in zip(self.fleet.sites, self.servers, strict=True):
+            s = site.index
+            if not chunk.present[t, s]:
+                if s not in self._offline:
+                    server.reply_busy(_BUSY_FOREVER)
+                    self._offline.add(s)
+                continue
+            if s in self._offline:
+                server.reply_busy(0)
+                self._offline.discard(s)
+            server.set_reading(chunk_reading(chunk, t, s, site.device_id))
+
+    def run(
+        self,
+        duration_s: float | None = None,
+        stop: threading.Event | None = None,
+        on_step: Callable[[datetime], None] | None = None,
+    ) -> None:
+        """Advance the model in real time until ``duration_s`` real seconds or ``stop``."""
+        stop = stop or threading.Event()
+        began = time.monotonic()
+        real_per_step = self.step_s / self.time_scale
+        for chunk in self.sim.chunks():
+            for t in range(len(chunk.epoch_s)):
+                self.apply(chunk, t)
+                self.steps += 1
+                self.sim_time = datetime.fromtimestamp(int(chunk.epoch_s[t]), tz=UTC)
+                if on_step is not None:
+                    on_step(self.sim_time)
+                wake = began + self.steps * real_per_step
+                if duration_s is not None and wake - began > duration_s:
+                    return
+                if stop.wait(max(0.0, wake - time.monotonic())):
+                    return
+
+
+def _device(site: Site, host: str, port: int) -> LiveDevice:
+    return LiveDevice(
+        site_id=site.site_id,
+        gateway_id=site.gateway_id,
+        device_id=site.device_id,
+        host=host,
+        port=port,
+        unit_id=1,
+        family=site.family,
+        gateway_profile=gateway_profile_for(site.family),
+    )
