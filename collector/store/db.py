@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: Modules whose models share :class:`collector.store.models.Base`; imported before migrations.
-MODEL_MODULES = ("collector.store.models", "collector.store.ledger_models")
+MODEL_MODULES = (
+    "collector.store.models",
+    "collector.store.ledger_models",
+    "collector.store.alert_models",
+)
 
 
 def import_models() -> None:
