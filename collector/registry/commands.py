@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from collector.registry.csv_import import CsvFormatError, import_csv
 from collector.registry.fleet_file import (
@@ -210,6 +211,14 @@ def _cmd_load(args: argparse.Namespace) -> int:
         session.rollback()
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except IntegrityError as exc:
+        session.rollback()
+        print(
+            f"error: the store refused the load ({exc.orig}); if another load or import ran at "
+            "the same time, run this one again",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         session.close()
     for change in report.changes:
@@ -241,6 +250,14 @@ def _cmd_import_csv(args: argparse.Namespace) -> int:
         session.rollback()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except IntegrityError as exc:
+        session.rollback()
+        print(
+            f"error: the store refused the import ({exc.orig}); if another load or import ran "
+            "at the same time, run this one again",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2

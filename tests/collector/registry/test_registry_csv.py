@@ -14,17 +14,21 @@ from collector.registry.fleet_file import Fleet, load_fleet_file
 from collector.registry.store_sync import read_fleet, sync_fleet
 from collector.store.db import session_factory
 from collector.store.models import RegistryLoadRow
-from collector.store.testing import temporary_database
+from collector.store.testing import Backend, DatabaseUnavailableError, temporary_database
 
 SMALL = Path(__file__).resolve().parents[3] / "config" / "fleet.small.yaml"
 
 
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    with temporary_database("sqlite") as eng:
-        with session_factory(eng).begin() as session:
-            sync_fleet(session, load_fleet_file(SMALL), source="fleet.small.yaml")
-        yield eng
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    backend: Backend = request.param
+    try:
+        with temporary_database(backend) as eng:
+            with session_factory(eng).begin() as session:
+                sync_fleet(session, load_fleet_file(SMALL), source="fleet.small.yaml")
+            yield eng
+    except DatabaseUnavailableError as exc:
+        pytest.skip(str(exc))
 
 
 def run_import(engine: Engine, path: Path, *, dry_run: bool = False) -> ImportReport:
