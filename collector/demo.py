@@ -24,33 +24,24 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
 import yaml
 
 from collector.devservices import Influxd, Mosquitto
 from collector.influx import InfluxClient
 from collector.ingest import Collector, MqttConnection
-from collector.simulator.engine import STATES, Chunk, Simulation
-from collector.simulator.fleet import Fleet, Site, generate_fleet
-from collector.simulator.modbus_device import DcValues, SimulatedInverters, layout_for
+from collector.simulator.engine import Simulation
+from collector.simulator.fleet import Fleet, generate_fleet
+from collector.simulator.live import LiveDevice, LiveFleet
+from collector.simulator.output import Progress, stream_lines
+from collector.simulator.publish import device_infos, publish_lines
 
 log = logging.getLogger(__name__)
-
-#: The simulator's inverter family → the simulated device's register layout and the
-#: gateway's profile for it.
-LAYOUTS: dict[str, tuple[str, str]] = {
-    "sunspec-int": ("sunspec-int", "sunspec"),
-    "sunspec-float": ("sunspec-float", "sunspec"),
-    "huawei": ("huawei-sun2000", "huawei-sun2000"),
-    "sungrow": ("sungrow-sg", "sungrow-sg"),
-    "growatt": ("growatt", "growatt"),
-}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,8 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 @dataclass
 class _Live:
-    sites: list[Site]
-    devices: list[SimulatedInverters]
+    fleet: LiveFleet
     gateways: list[subprocess.Popen[bytes]]
 
 
@@ -127,16 +117,21 @@ def run(args: argparse.Namespace) -> int:
         grid_now = now - timedelta(seconds=now.timestamp() % args.interval)
         history_sim = None
         if args.backfill_days > 0:
-            history_sim = _backfill(fleet, grid_now, args, mqtt_host, mqtt_port, collector, stop)
+            history_sim = _backfill(fleet, grid_now, args, mqtt_host, mqtt_port, collector)
         if stop.is_set():
             return _report(influx, collector)
 
-        live = _start_live(fleet, live_count, grid_now, args, mqtt_host, mqtt_port, workdir, stack)
-        sim = Simulation(fleet, grid_now, grid_now + timedelta(days=2), interval_s=args.interval)
+        live_fleet = LiveFleet(
+            Fleet(seed=fleet.seed, sites=fleet.sites[:live_count]),
+            start=grid_now,
+            step_s=args.interval,
+        )
         if history_sim is not None:
-            sim.counter_wh[:] = history_sim.counter_wh
+            # The live inverters carry on from the counters the history ended with.
+            live_fleet.sim.counter_wh[:] = history_sim.counter_wh[:live_count]
+        live = _start_live(live_fleet, args, mqtt_host, mqtt_port, workdir, stack)
         driver = threading.Thread(
-            target=_drive, args=(sim, live, stop), name="demo-live-driver", daemon=True
+            target=live_fleet.run, kwargs={"stop": stop}, name="demo-live-driver", daemon=True
         )
         driver.start()
         _progress(collector, live, args.duration, stop)
@@ -168,136 +163,108 @@ def _backfill(
     mqtt_host: str,
     mqtt_port: int,
     collector: Collector,
-    stop: threading.Event,
 ) -> Simulation:
-    from collector.simulator.publish import publish_history
-
     start = (end - timedelta(days=args.backfill_days)).replace(hour=0, minute=0, second=0)
     print(
-        f"backfilling {fleet.sites.__len__()} sites from {start:%Y-%m-%d} to now (5-minute readings) ..."
+        f"backfilling {len(fleet)} sites from {start:%Y-%m-%d} until now, 5-minute readings, through MQTT"
     )
-    return publish_history(
-        fleet,
-        start,
-        end,
-        interval_s=300,
-        mqtt_host=mqtt_host,
-        mqtt_port=mqtt_port,
+    sim = Simulation(fleet, start, end, 300)
+    totals = publish_lines(
+        stream_lines(sim),
+        [s.gateway_id for s in fleet.sites],
+        mqtt_host,
+        mqtt_port,
+        device_infos=device_infos(fleet),
         progress=_print_progress(collector),
-        stop=stop,
+        total_readings=sim.n_steps * len(fleet),
     )
+    collector.wait_idle(timeout_s=120, quiet_s=1.0)
+    print(
+        f"  backfill: {totals.readings:,} readings in {totals.messages:,} messages, "
+        f"{totals.seconds:.0f} s; collector stored {collector.stats.readings_stored:,}"
+    )
+    return sim
 
 
-def _print_progress(collector: Collector) -> Iterator[None] | object:
+def _print_progress(collector: Collector) -> Progress:
     started = time.monotonic()
+    shown = [0.0]
 
-    def show(done: int, total: int) -> None:
-        elapsed = time.monotonic() - started
+    def show(fraction: float, readings: int, message: str) -> None:
+        now = time.monotonic()
+        if now - shown[0] < 1.0 and fraction < 1.0:
+            return
+        shown[0] = now
         print(
-            f"\r  published {done:,}/{total:,} readings ({done / max(total, 1):.0%}), "
-            f"stored {collector.stats.readings_stored:,}, {elapsed:.0f} s",
-            end="",
+            f"\r  published {readings:,} readings ({fraction:.0%}), "
+            f"stored {collector.stats.readings_stored:,}, {now - started:.0f} s   ",
+            end="\n" if fraction >= 1.0 else "",
             flush=True,
         )
-        if done >= total:
-            print()
 
     return show
 
 
 def _start_live(
-    fleet: Fleet,
-    count: int,
-    start: datetime,
+    live_fleet: LiveFleet,
     args: argparse.Namespace,
     mqtt_host: str,
     mqtt_port: int,
     workdir: Path,
     stack: contextlib.ExitStack,
 ) -> _Live:
-    sites = list(fleet.sites[:count])
-    devices: list[SimulatedInverters] = []
-    gateways: list[subprocess.Popen[bytes]] = []
-    for site in sites:
-        layout_name, profile = LAYOUTS[site.family]
-        device = SimulatedInverters({1: layout_for(layout_name)}).start()
-        stack.callback(device.stop)
-        devices.append(device)
-        config = {
-            "gateway_id": site.gateway_id,
-            "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": "5"},
-            "spool": {"path": str(workdir / f"{site.gateway_id}.spool.sqlite3")},
-            "status_interval_s": 10,
-            "log_level": "WARNING",
-            "devices": [
-                {
-                    "device_id": site.device_id,
-                    "profile": profile,
-                    "host": "127.0.0.1",
-                    "port": device.port,
-                    "unit": 1,
-                    "interval_s": args.interval,
-                    "rated_power_w": site.ac_rating_w,
-                }
-            ],
-        }
-        path = workdir / f"{site.gateway_id}.yaml"
-        path.write_text(yaml.safe_dump(config))
-        log_file = (workdir / f"{site.gateway_id}.log").open("ab")
-        gateways.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "gateway_firmware.cli", "run", "--config", str(path)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+    devices = live_fleet.start_servers()
+    stack.callback(live_fleet.stop)
+    ratings = {site.device_id: site.ac_rating_w for site in live_fleet.fleet.sites}
+    gateways = [
+        _start_gateway(
+            device, ratings[device.device_id], args.interval, mqtt_host, mqtt_port, workdir
         )
-        log_file.close()
+        for device in devices
+    ]
     stack.callback(_stop_gateways, gateways)
     print(
-        f"live: {len(sites)} simulated inverters on Modbus TCP, one gateway process each "
+        f"live: {len(devices)} simulated inverters on Modbus TCP, one gateway process each "
         f"(polling every {args.interval} s); Ctrl-C stops"
     )
-    return _Live(sites, devices, gateways)
+    return _Live(live_fleet, gateways)
 
 
-def _drive(sim: Simulation, live: _Live, stop: threading.Event) -> None:
-    """Set each live device's registers from the model at the current time."""
-    indexes = [site.index for site in live.sites]
-    for chunk in sim.chunks():
-        for row, epoch in enumerate(chunk.epoch_s):
-            while time.time() < epoch:
-                if stop.wait(min(0.2, max(epoch - time.time(), 0.0))):
-                    return
-            if time.time() - epoch > sim.interval_s:
-                continue  # catch up to now without pushing stale values
-            for device, s in zip(live.devices, indexes, strict=True):
-                device.set_values(1, **_values_at(chunk, row, s))
-
-
-def _values_at(chunk: Chunk, t: int, s: int) -> dict[str, object]:
-    def num(array: np.ndarray) -> float | None:  # type: ignore[type-arg]
-        value = float(array[t, s])
-        return value if np.isfinite(value) else None
-
-    dc = [
-        DcValues(
-            dc_voltage_v=float(chunk.dc_voltage_v[t, s, m]),
-            dc_current_a=float(chunk.dc_current_a[t, s, m]),
-            dc_power_w=float(chunk.dc_power_w[t, s, m]),
-        )
-        for m in range(chunk.dc_voltage_v.shape[2])
-        if np.isfinite(chunk.dc_voltage_v[t, s, m])
-    ]
-    return {
-        "ac_power_w": num(chunk.ac_power_w) or 0.0,
-        "ac_energy_wh": num(chunk.ac_energy_wh),
-        "ac_voltage_v": num(chunk.ac_voltage_v),
-        "grid_frequency_hz": num(chunk.grid_frequency_hz),
-        "cabinet_temp_c": num(chunk.cabinet_temp_c),
-        "dc": dc,
-        "state": STATES[int(chunk.state[t, s])],
+def _start_gateway(
+    device: LiveDevice,
+    rated_power_w: float,
+    interval_s: int,
+    mqtt_host: str,
+    mqtt_port: int,
+    workdir: Path,
+) -> subprocess.Popen[bytes]:
+    config = {
+        "gateway_id": device.gateway_id,
+        "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": "5"},
+        "spool": {"path": str(workdir / f"{device.gateway_id}.spool.sqlite3")},
+        "status_interval_s": 10,
+        "log_level": "WARNING",
+        "devices": [
+            {
+                "device_id": device.device_id,
+                "profile": device.gateway_profile,
+                "host": device.host,
+                "port": device.port,
+                "unit": device.unit_id,
+                "interval_s": interval_s,
+                "rated_power_w": rated_power_w,
+            }
+        ],
     }
+    path = workdir / f"{device.gateway_id}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with (workdir / f"{device.gateway_id}.log").open("ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway_firmware.cli", "run", "--config", str(path)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def _progress(
