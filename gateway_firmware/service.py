@@ -156,6 +156,9 @@ def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[
 
 # --- the service ----------------------------------------------------------------------------
 
+#: How often ``STATUS=`` (shown by ``systemctl status``) is refreshed [s].
+STATUS_NOTIFY_EVERY_S = 10.0
+
 
 @dataclass
 class _Schedule:
@@ -240,7 +243,7 @@ class GatewayService:
         )
         self.publisher.start()
         self.notifier.notify("READY=1")
-        last_watchdog = -1e18
+        last_watchdog = last_status = -1e18
         watchdog_every = self.notifier.watchdog_interval_s
         try:
             while not self._stop.is_set():
@@ -255,6 +258,9 @@ class GatewayService:
                 if watchdog_every is not None and now - last_watchdog >= watchdog_every:
                     self.notifier.notify("WATCHDOG=1")
                     last_watchdog = now
+                if self.notifier.enabled and now - last_status >= STATUS_NOTIFY_EVERY_S:
+                    self.notifier.notify(f"STATUS={self._status_line()}")  # systemctl status
+                    last_status = now
                 next_due = min(s.due for s in self._schedules)
                 timeout = min(next_due - now, replay_wait, 1.0)
                 if watchdog_every is not None:
@@ -299,6 +305,13 @@ class GatewayService:
                 sched.info_published = True
             except Exception as exc:
                 log.warning("%s: cannot read device info yet: %s", device.device_id, exc)
+
+    def _status_line(self) -> str:
+        broker = "connected" if self.publisher.connected else "broker unreachable"
+        return (
+            f"{broker}; {self.spool.depth()} readings waiting; "
+            f"{self.publisher.last_poll or 'not polled yet'}"
+        )[:200]
 
     def _update_last_poll(self) -> None:
         parts = []

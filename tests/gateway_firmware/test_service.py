@@ -196,6 +196,8 @@ def test_systemd_notifications(tmp_path: Path, mosquitto: Mosquitto) -> None:
     assert messages[0] == "READY=1"
     assert messages.count("WATCHDOG=1") >= 3
     assert messages[-1] == "STOPPING=1"
+    status = [m for m in messages if m.startswith("STATUS=")]
+    assert status and "readings waiting" in status[0]
     assert not SystemdNotifier({}).notify("READY=1")  # not under systemd: silently nothing
     abstract = SystemdNotifier({"NOTIFY_SOCKET": "@zw-test", "WATCHDOG_USEC": "1000000",
                                 "WATCHDOG_PID": "1"})  # fmt: skip
