@@ -68,11 +68,13 @@ def write_config(
     devices: int,
     interval_s: float,
     spool_path: Path,
+    replay_rate: float | None = None,
 ) -> None:
+    rate = f", replay_readings_per_s: {replay_rate}" if replay_rate else ""
     lines = [
         "gateway_id: gw-bench",
         f"mqtt: {{host: 127.0.0.1, port: {broker_port}}}",
-        f"spool: {{path: {spool_path}}}",
+        f"spool: {{path: {spool_path}{rate}}}",
         "log_level: WARNING",
         "devices:",
     ]
@@ -162,7 +164,12 @@ def fill_backlog(spool_path: Path, count: int) -> None:
 
 
 def replay(
-    workdir: Path, broker: Mosquitto, influxd: Influxd, sim: SimulatedInverters, count: int
+    workdir: Path,
+    broker: Mosquitto,
+    influxd: Influxd,
+    sim: SimulatedInverters,
+    count: int,
+    replay_rate: float | None,
 ) -> tuple[float, float, float, int]:
     """(seconds until the spool is empty, until InfluxDB has every reading, peak RSS MB, stored)."""
     spool_path = workdir / "spool-replay.sqlite3"
@@ -179,6 +186,7 @@ def replay(
         devices=1,
         interval_s=PRODUCTION_INTERVAL_S,
         spool_path=spool_path,
+        replay_rate=replay_rate,
     )
     query = 'SELECT count("ac_energy_wh") FROM "inverter" WHERE "device" = \'inv-backlog\''
     with Collector(mqtt_connection=conn, influx=influx):
@@ -211,13 +219,65 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
+def footprints(
+    workdir: Path, broker: Mosquitto, sim: SimulatedInverters, args: argparse.Namespace
+) -> None:
+    print(f"footprint (poll every {args.interval:g} s, {args.window:g} s window):")
+    idle_cpu, idle_rss, _, _ = footprint(workdir, broker, sim, 1, 3600, args.warmup, args.window)
+    print(f"  idle (no polls):   {100 * idle_cpu:5.2f}% of a core, RSS {idle_rss:5.1f} MB")
+    worst_rss = idle_rss
+    worst_pct = 0.0
+    for devices in (1, 4):
+        cpu, rss, peak, polls = footprint(
+            workdir, broker, sim, devices, args.interval, args.warmup, args.window
+        )
+        per_poll_ms = 1000 * max(cpu - idle_cpu, 0.0) * args.window / max(polls, 1)
+        at_10s_pct = 100 * (idle_cpu + per_poll_ms / 1000 * devices / PRODUCTION_INTERVAL_S)
+        worst_rss = max(worst_rss, peak)
+        worst_pct = max(worst_pct, at_10s_pct)
+        print(
+            f"  {devices} inverter(s): {polls} polls, {per_poll_ms:5.1f} ms CPU per poll, "
+            f"{100 * cpu:5.2f}% of a core at {args.interval:g} s -> "
+            f"{at_10s_pct:4.2f}% at 10 s; RSS {rss:5.1f} MB (peak {peak:5.1f} MB)"
+        )
+    print(
+        f"  goal: < {GOAL_RSS_MB:g} MB resident: {verdict(worst_rss < GOAL_RSS_MB)} "
+        f"({worst_rss:.1f} MB); < {GOAL_CPU_PCT:g}% of a core at 10 s: "
+        f"{verdict(worst_pct < GOAL_CPU_PCT)} ({worst_pct:.2f}%)"
+    )
+
+
+def replays(
+    workdir: Path, broker: Mosquitto, sim: SimulatedInverters, args: argparse.Namespace
+) -> None:
+    rate_text = f"{args.replay_rate:g} readings/s" if args.replay_rate else "default rate"
+    print(f"replay of a {args.backlog}-reading backlog into a live collector ({rate_text}):")
+    with Influxd.create() as influxd:
+        drained_s, stored_s, peak, stored = replay(
+            workdir, broker, influxd, sim, args.backlog, args.replay_rate
+        )
+    rate = stored / stored_s if stored_s == stored_s else float("nan")
+    print(
+        f"  spool empty after {drained_s:.1f} s; {stored} readings in InfluxDB after "
+        f"{stored_s:.1f} s ({rate:,.0f} readings/s); gateway peak RSS {peak:.1f} MB"
+    )
+    print(f"  goal: backlog stored within {GOAL_REPLAY_S:g} s: {verdict(stored_s < GOAL_REPLAY_S)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--window", type=float, default=20.0, help="measuring window [s]")
     parser.add_argument("--warmup", type=float, default=5.0, help="warm-up before measuring [s]")
     parser.add_argument("--interval", type=float, default=1.0, help="poll interval [s]")
     parser.add_argument("--backlog", type=int, default=60_480, help="backlog readings")
+    parser.add_argument(
+        "--replay-rate",
+        type=float,
+        default=None,
+        help="spool.replay_readings_per_s for the replay (default: the configuration default)",
+    )
     parser.add_argument("--skip-replay", action="store_true")
+    parser.add_argument("--skip-footprint", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="zw-bench-gw-") as tmp:
@@ -226,46 +286,10 @@ def main() -> int:
         with Mosquitto.create() as broker, SimulatedInverters(units) as sim:
             for unit in units:
                 sim.set_values(unit, ac_power_w=2000.0 + unit, ac_energy_wh=1_000_000.0 * unit)
-            print(f"footprint (poll every {args.interval:g} s, {args.window:g} s window):")
-            idle_cpu, idle_rss, _, _ = footprint(
-                workdir, broker, sim, 1, 3600, args.warmup, args.window
-            )
-            print(f"  idle (no polls):   {100 * idle_cpu:5.2f}% of a core, RSS {idle_rss:5.1f} MB")
-            worst_rss = idle_rss
-            worst_pct = 0.0
-            for devices in (1, 4):
-                cpu, rss, peak, polls = footprint(
-                    workdir, broker, sim, devices, args.interval, args.warmup, args.window
-                )
-                per_poll_ms = 1000 * max(cpu - idle_cpu, 0.0) * args.window / max(polls, 1)
-                at_10s_pct = 100 * (idle_cpu + per_poll_ms / 1000 * devices / PRODUCTION_INTERVAL_S)
-                worst_rss = max(worst_rss, peak)
-                worst_pct = max(worst_pct, at_10s_pct)
-                print(
-                    f"  {devices} inverter(s): {polls} polls, {per_poll_ms:5.1f} ms CPU per poll, "
-                    f"{100 * cpu:5.2f}% of a core at {args.interval:g} s -> "
-                    f"{at_10s_pct:4.2f}% at 10 s; RSS {rss:5.1f} MB (peak {peak:5.1f} MB)"
-                )
-            print(
-                f"  goal: < {GOAL_RSS_MB:g} MB resident: {verdict(worst_rss < GOAL_RSS_MB)} "
-                f"({worst_rss:.1f} MB); < {GOAL_CPU_PCT:g}% of a core at 10 s: "
-                f"{verdict(worst_pct < GOAL_CPU_PCT)} ({worst_pct:.2f}%)"
-            )
+            if not args.skip_footprint:
+                footprints(workdir, broker, sim, args)
             if not args.skip_replay:
-                print(f"replay of a {args.backlog}-reading backlog into a live collector:")
-                with Influxd.create() as influxd:
-                    drained_s, stored_s, peak, stored = replay(
-                        workdir, broker, influxd, sim, args.backlog
-                    )
-                rate = stored / stored_s if stored_s == stored_s else float("nan")
-                print(
-                    f"  spool empty after {drained_s:.1f} s; {stored} readings in InfluxDB after "
-                    f"{stored_s:.1f} s ({rate:,.0f} readings/s); gateway peak RSS {peak:.1f} MB"
-                )
-                print(
-                    f"  goal: backlog stored within {GOAL_REPLAY_S:g} s: "
-                    f"{verdict(stored_s < GOAL_REPLAY_S)}"
-                )
+                replays(workdir, broker, sim, args)
     return 0
 
 
