@@ -8,6 +8,7 @@
 - ``zonnewijk registry load FILE [--prune] [--dry-run]`` — load it into the store idempotently;
 - ``zonnewijk registry import-csv FILE [--dry-run]`` — import members and contracts;
 - ``zonnewijk registry export FILE`` — write the store's registry as a fleet file;
+- ``zonnewijk registry show --site S | --member M`` — a roof's or member's timeline;
 - ``zonnewijk registry history [--entity E] [--key K]`` — the recorded changes.
 """
 
@@ -17,6 +18,7 @@ import argparse
 import logging
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from collector.registry.csv_import import CsvFormatError, import_csv
 from collector.registry.fleet_file import (
+    Fleet,
     FleetFileError,
     count_entries,
     dump_fleet_yaml,
@@ -93,6 +96,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _db_args(p)
     p.add_argument("file", type=Path, help="output YAML ('-' for standard output)")
     p.set_defaults(func=_cmd_export)
+
+    p = reg_sub.add_parser("show", help="a site's or member's timeline: devices and contracts")
+    _db_args(p)
+    p.add_argument("--fleet", type=Path, help="read this fleet file instead of the store")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--site", help="site id")
+    which.add_argument("--member", help="member id")
+    p.set_defaults(func=_cmd_show)
 
     p = reg_sub.add_parser("history", help="changes recorded by loads and imports")
     _db_args(p)
@@ -286,6 +297,97 @@ def _cmd_export(args: argparse.Namespace) -> int:
         args.file.write_text(text, encoding="utf-8")
         print(f"wrote {args.file}")
     return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    try:
+        if args.fleet is not None:
+            fleet = load_fleet_file(args.fleet)
+        else:
+            engine = engine_from_args(args)
+            if not _require_schema(engine):
+                return 2
+            with session_factory(engine)() as session:
+                fleet = read_fleet(session)
+    except (FleetFileError, RegistryEmptyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        lines = (
+            site_timeline(fleet, args.site) if args.site else member_timeline(fleet, args.member)
+        )
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _until(day: date | None) -> str:
+    return str(day) if day is not None else "open end"
+
+
+def site_timeline(fleet: Fleet, site_id: str) -> list[str]:
+    """Who rented a roof when, and which inverter measured it when."""
+    site = fleet.site(site_id)
+    lines = [
+        f"site {site.site_id}: {site.address.street}, {site.address.postal_code} "
+        f"{site.address.city}; {site.kwp} kWp, tilt {site.tilt_deg:g}°, azimuth "
+        f"{site.azimuth_deg:g}°, gateway {site.gateway_id}",
+        "devices:",
+    ]
+    for dev in fleet.devices_of_site(site_id):
+        lines.append(
+            f"  {dev.installed_on} to {_until(dev.removed_on)}  {dev.device_id} ({dev.family}"
+            f"{', ' + dev.model if dev.model else ''}, {dev.ac_rating_w} W, {dev.kwp} kWp)"
+        )
+        if dev.replaces is not None:
+            rep = dev.replaces
+            lines.append(
+                f"      replaced {rep.device_id} at {rep.at.isoformat()}: old counter "
+                f"{rep.old_last_energy_wh} Wh, new counter {rep.new_first_energy_wh} Wh"
+            )
+        for reset in dev.counter_resets:
+            lines.append(
+                f"      counter reset at {reset.at.isoformat()}: {reset.last_energy_wh} Wh -> "
+                f"{reset.first_energy_wh} Wh"
+            )
+    lines.append("contracts:")
+    contracts = sorted(
+        (c for c in fleet.contracts if c.site_id == site_id), key=lambda c: c.start_date
+    )
+    for con in contracts:
+        member = fleet.member(con.member_id)
+        lines.append(
+            f"  {con.start_date} to {_until(con.end_date)}  {con.contract_id} "
+            f"{member.member_id} {member.name} (plan {con.tariff_plan_id})"
+        )
+    if not contracts:
+        lines.append("  none")
+    return lines
+
+
+def member_timeline(fleet: Fleet, member_id: str) -> list[str]:
+    """A member's details and contracts."""
+    m = fleet.member(member_id)
+    lines = [
+        f"member {m.member_id}: {m.name} <{m.email}>, {m.address.street}, "
+        f"{m.address.postal_code} {m.address.city}; language {m.language}"
+        + (f"; IBAN {m.iban}" if m.iban else "")
+        + (f"; mandate {m.mandate_id} of {m.mandate_date}" if m.mandate_id else ""),
+        "contracts:",
+    ]
+    contracts = sorted(
+        (c for c in fleet.contracts if c.member_id == member_id), key=lambda c: c.start_date
+    )
+    for con in contracts:
+        lines.append(
+            f"  {con.start_date} to {_until(con.end_date)}  {con.contract_id} site {con.site_id}"
+            f" (plan {con.tariff_plan_id}, contract years from {con.contract_year_anchor:%d %B})"
+        )
+    if not contracts:
+        lines.append("  none")
+    return lines
 
 
 def _cmd_history(args: argparse.Namespace) -> int:

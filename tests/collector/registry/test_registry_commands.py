@@ -111,3 +111,25 @@ def test_installed_command_and_settings_default(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "var" / "zonnewijk.sqlite3").exists()
+
+
+def test_show_timelines(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "registry", "show", "--fleet", str(SMALL), "--site", "S002")
+    assert code == 0
+    assert "  2025-03-01 to 2026-03-15  C0002 M0002 Bram Jansen (plan zon-per-kwh)" in out
+    assert "  2026-03-16 to open end  C0003 M0003 Chloé Martin (plan zon-per-kwh)" in out
+    assert "counter reset at 2025-10-02T09:00:00+00:00: 1843100 Wh -> 0 Wh" in out
+
+    run(capsys, "db", "migrate", "--database-url", db_url)
+    run(capsys, "registry", "load", "--database-url", db_url, str(SMALL))
+    code, out, _ = run(capsys, "registry", "show", "--database-url", db_url, "--site", "S001")
+    assert code == 0
+    assert "  2025-03-01 to 2026-05-11  inv-s001-a (sunspec-int, SMA SB3.6, 3600 W, 4.2 kWp)" in out
+    assert "replaced inv-s001-a at 2026-05-11T11:40:00+00:00: old counter 4312870 Wh" in out
+    code, out, _ = run(capsys, "registry", "show", "--database-url", db_url, "--member", "M0003")
+    assert (
+        "2026-03-16 to open end  C0003 site S002 (plan zon-per-kwh, contract years from 16 March)"
+        in out
+    )
+    code, _, err = run(capsys, "registry", "show", "--database-url", db_url, "--member", "M9")
+    assert code == 1 and "no member_id 'M9'" in err
