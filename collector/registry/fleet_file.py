@@ -517,6 +517,14 @@ def _pydantic_problems(exc: ValidationError, marks: Mapping[Loc, int]) -> list[P
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field (check the spelling; see docs/fleet-file.md)"
+        elif (
+            err["type"] == "string_pattern_mismatch"
+            and (err.get("ctx") or {}).get("pattern") == ID_PATTERN
+        ):
+            message = (
+                f"{err['input']!r} is not a valid id: use letters, digits, '_', '.', '-', "
+                "start with a letter or digit, at most 64 characters"
+            )
         problems.append(Problem(loc, message, line_of(loc, marks)))
     return problems
 

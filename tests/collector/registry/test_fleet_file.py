@@ -298,3 +298,10 @@ def test_lookups_follow_copies_and_do_not_affect_equality() -> None:
     assert fleet.tariff_plan("zon-basis").versions[0].monthly_fee_eur == Decimal("12.50")
     with pytest.raises(KeyError):
         fleet.site("S999")
+
+
+def test_bad_identifier_message(small_text: str) -> None:
+    text = replace_once(small_text, "gateway_id: gw-s001", "gateway_id: 'gw s001!'")
+    [problem] = problems_of(text)
+    assert problem.field == "sites[0].gateway_id"
+    assert problem.message.startswith("'gw s001!' is not a valid id: use letters, digits")
