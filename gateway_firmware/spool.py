@@ -13,15 +13,17 @@ main loop); ``zonnewijk-gateway spool`` opens the file read-only while the servi
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 from gateway_firmware.wire import Reading, to_wire_dict
 
@@ -54,7 +56,31 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 class SpoolError(RuntimeError):
-    """The spool file cannot be used (wrong file, corrupt, unwritable)."""
+    """The spool file cannot be used (wrong file, corrupt, unwritable, in use)."""
+
+
+def _exclusive_lock(path: Path) -> IO[bytes]:
+    """Hold ``<spool>.lock`` so that only one gateway process writes a spool.
+
+    Two writers would both publish the same readings and keep wrong depth counts. The lock is
+    released when the file is closed or the process dies (also by kill -9).
+    """
+    lock_path = Path(f"{path}.lock")
+    handle = lock_path.open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().decode(errors="replace").strip() or "unknown"
+        handle.close()
+        raise SpoolError(
+            f"spool {path} is in use by another gateway process (pid {holder}): stop it "
+            "first (systemctl stop zonnewijk-gateway), or give this one its own spool.path"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,7 @@ class Spool:
         self.max_readings = max_readings
         self.audit = audit
         self.read_only = read_only
+        self._lock_file: IO[bytes] | None = None
         if str(path) == ":memory:":
             raise ValueError("the spool must be a file: an in-memory spool loses readings")
         if read_only:
@@ -140,6 +167,7 @@ class Spool:
                     f"spool directory {self.path.parent} does not exist: create it "
                     "(the systemd unit's StateDirectory= does this for /var/lib/zonnewijk-gateway)"
                 )
+            self._lock_file = _exclusive_lock(self.path)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is explicit.
             # check_same_thread=False: built on one thread, used by the service loop's thread;
             # never by two threads at once.
@@ -149,7 +177,7 @@ class Spool:
         try:
             self._configure()
         except sqlite3.DatabaseError as exc:
-            self._db.close()
+            self.close()
             raise SpoolError(f"{self.path} is not a usable spool database: {exc}") from exc
         self._depth = self._count()
 
@@ -179,6 +207,9 @@ class Spool:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
 
     def __enter__(self) -> Self:
         return self

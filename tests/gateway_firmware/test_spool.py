@@ -188,3 +188,17 @@ def test_committed_readings_survive_kill_9(tmp_path: Path) -> None:
         assert all(i > max(committed) for i in present - committed)
         for row in spool.iter_all():
             assert row.reading().ac_energy_wh is not None
+
+
+def test_only_one_writer_per_spool(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as first:
+        with pytest.raises(
+            SpoolError, match=f"in use by another gateway process \\(pid {os.getpid()}"
+        ):
+            Spool(path)
+        with Spool(path, read_only=True) as viewer:  # inspecting is fine
+            assert viewer.stats().depth == 0
+        first.append([reading(0)])
+    with Spool(path) as again:  # released on close
+        assert again.depth() == 1
