@@ -136,10 +136,11 @@ class ProgressPrinter:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from collector.registry.commands import engine_from_args
-    from collector.store.db import current_revision, head_revision
+    from collector.settings import get_settings
+    from collector.store.db import current_revision, head_revision, make_engine
 
-    engine = engine_from_args(args)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    engine = make_engine(args.database_url or get_settings().sqlalchemy_url)
     current, head = current_revision(engine), head_revision()
     if current != head:
         raise CommandError(

@@ -258,7 +258,7 @@ def part_boundaries(
 # --------------------------------------------------------------------------- registry → sites
 
 
-def _installation(fleet: Fleet, device: Device) -> Installation:
+def _installation(devices: Mapping[str, Device], device: Device) -> Installation:
     start = (
         device.replaces.at
         if device.replaces is not None
@@ -266,7 +266,7 @@ def _installation(fleet: Fleet, device: Device) -> Installation:
     )
     end: datetime | None = None
     if device.replaced_by is not None:
-        successor = fleet.device(device.replaced_by)
+        successor = devices[device.replaced_by]
         assert successor.replaces is not None  # checked when the fleet was loaded
         end = successor.replaces.at
     elif device.removed_on is not None:
@@ -312,9 +312,14 @@ def prepare_sites(inputs: SettlementInputs) -> dict[str, PreparedSite]:
             # measured readings win over registry ones at the same instant
             ts, wh = ts + measured.ts_s.tolist(), wh + measured.wh.tolist()
         merged[device.device_id] = CounterReadings.from_arrays(device.device_id, ts, wh)
+    by_site: dict[str, list[Device]] = defaultdict(list)
+    for device in fleet.devices:
+        by_site[device.site_id].append(device)
+    devices_by_id = {d.device_id: d for d in fleet.devices}
     sites: dict[str, PreparedSite] = {}
     for site in sorted(fleet.sites, key=lambda s: s.site_id):
-        installations = [_installation(fleet, d) for d in fleet.devices_of_site(site.site_id)]
+        ordered = sorted(by_site[site.site_id], key=lambda d: (d.installed_on, d.device_id))
+        installations = [_installation(devices_by_id, d) for d in ordered]
         sites[site.site_id] = prepare_site(
             site.site_id,
             float(site.kwp),
@@ -711,6 +716,7 @@ def _guarantees(
     billed: list[BilledPart],
 ) -> tuple[list[GuaranteeOutcome], list[StatementLine]]:
     plan = fleet.tariff_plan(contract.tariff_plan_id)
+    site_kwp = Decimal(repr(site.kwp))  # the fleet's kWp has at most 4 decimals
     anchor = contract.contract_year_anchor
     outcomes: list[GuaranteeOutcome] = []
     lines: list[StatementLine] = []
@@ -740,7 +746,7 @@ def _guarantees(
         so_far += sum((p.kwh for p in parts if in_year(p.start_day)), ZERO)
         outcome = guarantee_outcome(
             guarantee,
-            kwp=fleet.site(contract.site_id).kwp,
+            kwp=site_kwp,
             year_start=year.start_day,
             year_end=year.end_day,
             covered_days=covered.days,
