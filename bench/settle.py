@@ -13,6 +13,9 @@ and the total; the goal is under 60 s for 10,000 members.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import signal
+import sys
 import tempfile
 import time
 import warnings
@@ -30,6 +33,7 @@ from collector.settlement.ledger import record_run
 from collector.settlement.periods import parse_month
 from collector.settlement.readings_file import write_dataset
 from collector.simulator.engine import Simulation
+from collector.simulator.fleet import Fleet as SimFleet
 from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
 from collector.store.testing import temporary_database
@@ -37,6 +41,7 @@ from collector.store.testing import temporary_database
 START = datetime(2026, 2, 27, tzinfo=UTC)
 END = datetime(2026, 4, 4, tzinfo=UTC)
 BATCH_LINES = 20_000
+MAX_SIM_SITES = 9999
 
 
 def load_influx(
@@ -68,9 +73,27 @@ def load_influx(
     return written, truth
 
 
+def simulated_fleet(members: int) -> SimFleet:
+    """The simulator's fleet; beyond its 9,999-site limit, more sites from a second seed."""
+    first = generate_fleet(min(members, MAX_SIM_SITES), seed=1)
+    if members <= MAX_SIM_SITES:
+        return first
+    extra = generate_fleet(members - MAX_SIM_SITES, seed=2).sites
+    renumbered = []
+    for i, site in enumerate(extra):
+        number = MAX_SIM_SITES + i + 1
+        renumbered.append(
+            dataclasses.replace(
+                site, index=number - 1, site_id=f"zw{number:03d}",
+                gateway_id=f"gw-zw{number:03d}", device_id=f"zw{number:03d}-inv1",
+            )
+        )  # fmt: skip
+    return SimFleet(seed=first.seed, sites=first.sites + tuple(renumbered))
+
+
 def run(members: int, interval_s: int, server: Influxd) -> dict[str, float]:
     t = time.perf_counter()
-    sim_fleet = generate_fleet(members, seed=1)
+    sim_fleet = simulated_fleet(members)
     sim = Simulation(sim_fleet, START, END, interval_s)
     client = InfluxClient(server.url, f"bench_{members}", timeout_s=600.0)
     client.create_database()
@@ -127,6 +150,8 @@ def main() -> None:
         help="reading interval written to InfluxDB per size (default 300 s and 3600 s)",
     )  # fmt: skip
     args = parser.parse_args()
+    # a plain `kill` still stops the private InfluxDB (its context manager runs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="pvlib")
     intervals = args.interval_s + [args.interval_s[-1]] * (len(args.members) - len(args.interval_s))
     with Influxd.create() as server:

@@ -172,3 +172,28 @@ def test_offline_settle_refuses_a_truncated_data_set(tmp_path: Path) -> None:
     path.write_text("\n".join(text[:-1]) + "\n")
     with pytest.raises(ValueError, match="truncated"):
         read_dataset(path, f)
+
+
+def test_a_gap_reaching_beyond_the_window_keeps_its_exact_counter_difference(
+    influx: InfluxClient,
+) -> None:
+    # d1 is silent from 18 February to 10 March: its last reading lies before the window
+    silent = (datetime(2026, 2, 18, 20, tzinfo=UTC), datetime(2026, 3, 10, 4, tzinfo=UTC))
+    raw = {
+        "d1": [(t, v) for t, v in sunny_pairs(datetime(2026, 2, 10, 0, 2, tzinfo=UTC), T1,
+                                              3000.0, 1_000_000.0)
+               if not silent[0] < t < silent[1]],
+        "d3": sunny_pairs(T0, T1, 2500.0, 2_000_000.0),
+    }  # fmt: skip
+    write_raw(influx, raw)
+    march = parse_month("2026-03")
+    f = fleet()
+    from_influx = load_readings(influx, f, march)
+    assert from_influx["d1"].ts_s[0] < datetime(2026, 2, 19, tzinfo=UTC).timestamp()
+    a = settle(SettlementInputs(march, f, from_influx))
+    b = settle(SettlementInputs(march, f, {d: CounterReadings.from_pairs(d, p)
+                                           for d, p in raw.items()}))  # fmt: skip
+    c1_a = next(c for c in a.contracts if c.contract_id == "C1")
+    c1_b = next(c for c in b.contracts if c.contract_id == "C1")
+    assert [x.to_json() for x in c1_a.lines] == [x.to_json() for x in c1_b.lines]
+    assert c1_a.parts[0].estimates[0].kind == "gap_split"
