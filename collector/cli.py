@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.simulator.commands",
     "collector.dashboards.commands",
     "collector.settlement.commands",
+    "collector.faults.commands",
 )
 
 
