@@ -50,6 +50,11 @@ def register(subparsers: Any) -> None:
     _influx_args(shots)
     shots.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     shots.add_argument("--device", help="inverter for the inverter-detail dashboard")
+    shots.add_argument(
+        "--demo",
+        action="store_true",
+        help="private InfluxDB filled by the fleet simulator (the committed pictures)",
+    )
     shots.set_defaults(func=_screenshots)
 
 
@@ -128,8 +133,9 @@ def _daily_yield(args: argparse.Namespace) -> int:
 
 
 def _screenshots(args: argparse.Namespace) -> int:
-    from collector.dashboards.screenshots import render_all
+    from collector.dashboards.screenshots import demo, render_all
 
-    for path in render_all(_influx(args), args.out, device=args.device):
+    paths = demo(args.out) if args.demo else render_all(_influx(args), args.out, device=args.device)
+    for path in paths:
         print(f"wrote {path}")
     return 0

@@ -32,6 +32,7 @@ class PanelQuery:
     """One target of one panel, ready to run."""
 
     dashboard_uid: str
+    panel_id: int
     panel_title: str
     panel_type: str
     ref_id: str
@@ -125,6 +126,7 @@ def panel_queries(
             out.append(
                 PanelQuery(
                     dashboard_uid=dashboard.get("uid", ""),
+                    panel_id=int(panel.get("id", 0)),
                     panel_title=panel.get("title", ""),
                     panel_type=panel.get("type", ""),
                     ref_id=target.get("refId", ""),

@@ -226,4 +226,25 @@ def build() -> db.Dashboard:
             description="Readings with events (from the inverter) or quality flags (from the gateway).",
         )
     )
+    d = d.with_panel(
+        timeseries_panel(
+            "AC power over 30 days (5-minute rollup)",
+            [
+                InfluxQL(
+                    "A",
+                    'SELECT max("ac_power_w_max") AS "max", mean("ac_power_w_mean") AS "mean" '
+                    f'FROM "rollup_5m"."inverter" WHERE {DEVICE} AND $timeFilter '
+                    "GROUP BY time($__interval) fill(null)",
+                )
+            ],
+            pos=grid(0, 32, 24, 8),
+            unit="watt",
+            min_value=0,
+            time_from="30d",
+            description=(
+                "Long ranges read the 5-minute rollup (retention policy rollup_5m, written by "
+                "the continuous queries of `zonnewijk db init`), not the raw readings."
+            ),
+        )
+    )
     return d

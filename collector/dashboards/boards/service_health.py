@@ -99,12 +99,12 @@ def build() -> db.Dashboard:
     )
     d = d.with_panel(
         timeseries_panel(
-            "Readings stored per minute",
+            "Readings stored per 5 minutes",
             [
                 InfluxQL(
                     "A",
                     f'SELECT count("state") FROM "inverter" WHERE $timeFilter AND {GATEWAY} '
-                    "GROUP BY time(1m) fill(0)",
+                    "GROUP BY time(5m) fill(0)",
                     alias="readings",
                 )
             ],

@@ -73,11 +73,20 @@ def test_every_data_panel_queries_the_provisioned_influxdb_with_units(name: str)
             assert panel["fieldConfig"]["defaults"].get("unit"), f"{panel['title']} has no unit"
 
 
-def test_long_range_panels_read_the_daily_rollup_not_raw_readings() -> None:
-    for name in ("fleet-comparison", "settlement-overview"):
-        for panel in panels(DASHBOARDS[name]):
+def test_long_range_panels_read_rollups_not_raw_readings() -> None:
+    """Daily and monthly views read daily_yield; ranges of 30 days and more read rollups."""
+    rollup = re.compile(r'FROM "(daily_yield|rollup_5m|rollup_1d)"')
+    checked = 0
+    for name, dashboard in DASHBOARDS.items():
+        long_default = dashboard["time"]["from"] in ("now-30d", "now/y")
+        for panel in panels(dashboard):
+            time_from = panel.get("timeFrom") or ""
+            if not (long_default and not time_from) and time_from not in ("30d", "now/M", "now/y"):
+                continue
             for target in influx_targets(panel):
-                assert re.search(r'FROM "daily_yield"', target["query"]), (name, panel["title"])
+                assert rollup.search(target["query"]), (name, panel["title"])
+                checked += 1
+    assert checked >= 10
 
 
 def test_alert_rules_file_is_grafana_provisioning() -> None:
