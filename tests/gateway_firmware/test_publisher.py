@@ -14,6 +14,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from collector.devservices import Mosquitto
 from gateway_firmware.config import MqttConfig, SpoolConfig
@@ -44,16 +46,22 @@ def reading(i: int, device: str = "inv-1") -> Reading:
 class Subscriber:
     """Collects every message under zonnewijk/v1/ (retained ones included)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, persistent: bool = False) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{id(self)}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"sub-{id(self)}", protocol=mqtt.MQTTv5
+        )
         self.client.on_connect = lambda c, *a: c.subscribe("zonnewijk/v1/#", qos=1)
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 1)
-        self.client.connect_async("127.0.0.1", port)
+        props = None
+        if persistent:  # the broker keeps the subscription and queues for us while we are away
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 600
+        self.client.connect_async("127.0.0.1", port, clean_start=not persistent, properties=props)
         self.client.loop_start()
         assert self._ready.wait(10), "subscriber did not connect"
 
@@ -189,10 +197,12 @@ def test_replay_is_rate_limited_and_live_readings_overtake_it(
     assert len(order) == 601
 
 
-def test_broker_outage_and_restart_loses_nothing(
-    tmp_path: Path, mosquitto: Mosquitto, subscriber: Subscriber
-) -> None:
-    with Spool(tmp_path / "s.db") as spool:
+def test_broker_outage_and_restart_loses_nothing(tmp_path: Path) -> None:
+    # Mosquitto started as root drops to its own user and then cannot save its persistence
+    # file in the 0700 temporary directory; keep it root so a restart keeps sessions.
+    mosquitto = Mosquitto.create(extra_config="user root" if os.geteuid() == 0 else "")
+    with mosquitto, Spool(tmp_path / "s.db") as spool:
+        subscriber = Subscriber(mosquitto.port, persistent=True)
         pub = make_publisher(mosquitto.port, spool, replay_batch_size=50)
         pub.start()
         try:
@@ -205,7 +215,7 @@ def test_broker_outage_and_restart_loses_nothing(
                     pub.send_live([(rid, r)])
                     sent += 1
                     pub.step()
-                mosquitto.kill()  # crash: in-flight PUBACKs may never come
+                mosquitto.terminate()  # in-flight PUBACKs may never come
                 for _ in range(30):
                     r = reading(sent)
                     [rid] = spool.append([r])
@@ -223,12 +233,13 @@ def test_broker_outage_and_restart_loses_nothing(
             pump(pub, lambda: spool.depth() == 0 and pub.in_flight_readings == 0, 20)
         finally:
             pub.stop()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        energies = {r.ac_energy_wh for r in subscriber.readings()}
-        if len(energies) == sent:
-            break
-        time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            energies = {r.ac_energy_wh for r in subscriber.readings()}
+            if len(energies) == sent:
+                break
+            time.sleep(0.1)
+        subscriber.close()
     assert energies == {1_000_000.0 + i for i in range(sent)}
 
 
@@ -250,7 +261,8 @@ def test_status_device_info_and_graceful_offline(
         pump(pub, lambda: len(subscriber.on("/devices/inv-1/info")) == 1)
         info = DeviceInfo.model_validate_json(subscriber.on("/devices/inv-1/info")[0])
         assert info.manufacturer == "SMA"
-        # the backlog went out; 13 new readings overflow a 10-reading spool: status at once
+        pump(pub, lambda: spool.depth() == 0)  # the backlog went out
+        # 13 new readings overflow a 10-reading spool: the status is published at once
         spool.append([reading(100 + i) for i in range(13)])
         pump(pub, lambda: any(s.spool_dropped == 8 for s in subscriber.statuses()))
         pub.stop()
