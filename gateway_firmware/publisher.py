@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 #: Live messages allowed to wait for a PUBACK before live readings are left to the replay lane.
 LIVE_WINDOW = 16
+#: Pause of the replay lane after the broker refused a readings message (ACL) [s].
+REFUSED_PAUSE_S = 60.0
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Publisher:
         self._inflight: dict[int, _InFlight] = {}
         self._sent_ids: set[int] = set()
         self._replay_cursor = 0
+        self._replay_paused_until = -1e18
         self._replay_inflight = 0
         self._live_inflight = 0
         self._tokens = float(self.batch_size)
@@ -412,6 +415,8 @@ class Publisher:
                         len(entry.ids),
                     )
                     self._requeue(entry.ids)
+                    # sending the backlog again at once would be refused again: pause it
+                    self._replay_paused_until = self._clock() + REFUSED_PAUSE_S
             elif kind == "connected":
                 self.stats.connects += 1
                 announce = True
@@ -470,6 +475,8 @@ class Publisher:
         if not self.connected:
             return float("inf")
         now = self._clock()
+        if now < self._replay_paused_until:
+            return self._replay_paused_until - now
         self._tokens = min(
             float(self.batch_size), self._tokens + (now - self._tokens_at) * self.replay_rate
         )

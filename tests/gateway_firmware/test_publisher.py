@@ -319,5 +319,10 @@ def test_refused_publish_keeps_readings_in_spool(tmp_path: Path) -> None:
             pump(pub, lambda: sum(pub.stats.refused_messages.values()) >= 1)
             assert spool.depth() == 2
             assert any("authori" in k.lower() for k in pub.stats.refused_messages)
+            # the refused readings are not hammered at the broker again at once
+            sent = pub.stats.readings_sent
+            wait = pub.step()
+            assert 50 < wait <= 60
+            assert pub.stats.readings_sent == sent
         finally:
             pub.stop(timeout_s=0.5)
