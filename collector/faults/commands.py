@@ -19,16 +19,19 @@ from datetime import UTC, date, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.faults.alerts import (
+    AlertEvent,
     AlertNotFoundError,
     AlertResolvedError,
     AlertService,
     AlertStatus,
 )
 from collector.faults.influx_source import DeviceSpec, devices_from_registry
+from collector.faults.model import Severity
 from collector.faults.notify import (
     Channel,
     ChannelPolicy,
     EmailChannel,
+    InfluxChannel,
     MqttChannel,
     Notifier,
     WebhookChannel,
@@ -111,7 +114,24 @@ def _device_loader(
 def _runner(args: argparse.Namespace) -> FaultRunner:
     settings = get_settings()
     sessions = _store(settings)
-    channels: list[tuple[Channel, ChannelPolicy]] = []
+    influx_password = (
+        settings.influx_password.get_secret_value() if settings.influx_password else None
+    )
+    influx = InfluxClient(
+        settings.influx_url,
+        settings.influx_db,
+        username=settings.influx_username,
+        password=influx_password,
+    )
+    # every change also goes to InfluxDB, for the Grafana annotations and alert table
+    channels: list[tuple[Channel, ChannelPolicy]] = [
+        (
+            InfluxChannel(influx),
+            ChannelPolicy(
+                min_severity=Severity.INFO, events=frozenset(AlertEvent), max_per_hour=100_000
+            ),
+        )
+    ]
     policy = ChannelPolicy(max_per_hour=args.max_per_hour)
     mail_to = args.mail_to or ([_env("MAIL_TO")] if _env("MAIL_TO") else [])
     if mail_to:
@@ -136,18 +156,11 @@ def _runner(args: argparse.Namespace) -> FaultRunner:
                 policy,
             )
         )
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    influx = InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=settings.influx_username,
-        password=password,
-    )
     return FaultRunner(
         influx=influx,
         devices=_device_loader(sessions, args.fleet),
         alerts=AlertService(sessions),
-        notifier=Notifier(sessions, channels) if channels else None,
+        notifier=Notifier(sessions, channels),
         lock=JobLock(sessions),
     )
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.faults.alerts import AlertChange, AlertEvent
 from collector.faults.model import Severity
+from collector.influx import InfluxClient, InfluxError, Point
 from collector.store.alert_models import AlertNotificationRow
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,52 @@ class EmailChannel:
                 smtp.send_message(self.message(change))
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"SMTP {self.host}:{self.port} failed: {exc}") from exc
+
+
+#: Measurement the :class:`InfluxChannel` writes; Grafana shows it as annotations and a table.
+ALERT_MEASUREMENT = "alert_events"
+
+
+@dataclass
+class InfluxChannel:
+    """Writes each change as a point of ``alert_events`` for the Grafana dashboards.
+
+    Tags ``device``, ``gateway``, ``kind``, ``severity``; fields ``alert_id`` (integer),
+    ``event``, ``status``, ``message`` (strings); time: when the change happened. A Grafana
+    annotation query::
+
+        SELECT "message", "event" FROM "alert_events" WHERE $timeFilter
+
+    and the table of live alerts: ``SELECT last("status"), last("message") FROM
+    "alert_events" WHERE time > now() - 30d GROUP BY "device", "kind"``, keeping rows whose
+    status is not ``resolved``.
+    """
+
+    client: InfluxClient
+    name: str = "influx"
+
+    def send(self, change: AlertChange) -> None:
+        a = change.alert
+        point = Point(
+            ALERT_MEASUREMENT,
+            {
+                "device": a.device_id,
+                "gateway": a.gateway_id,
+                "kind": a.kind.value,
+                "severity": a.severity.name.lower(),
+            },
+            {
+                "alert_id": a.id,
+                "event": change.event.value,
+                "status": a.status.value,
+                "message": a.message.replace("\n", " "),
+            },
+            change.at,
+        )
+        try:
+            self.client.write_points([point])
+        except InfluxError as exc:
+            raise DeliveryError(f"InfluxDB refused the alert event: {exc}") from exc
 
 
 @dataclass(frozen=True, kw_only=True)

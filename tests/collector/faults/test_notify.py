@@ -24,11 +24,13 @@ from collector.faults.notify import (
     ALERT_TOPIC_ROOT,
     ChannelPolicy,
     EmailChannel,
+    InfluxChannel,
     MqttChannel,
     Notifier,
     WebhookChannel,
 )
 from collector.faults.pipeline import RECENT_KINDS
+from collector.influx import InfluxClient
 from collector.store.alert_models import AlertNotificationRow
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
@@ -230,3 +232,33 @@ def test_mqtt_broker_down_is_a_recorded_failure(sessions: Any) -> None:
         open_alerts(sessions, 1), now=T0
     )[0]
     assert outcome.outcome == "failed" and "cannot reach" in (outcome.error or "")
+
+
+# --- InfluxDB (Grafana annotations and table) -----------------------------------------------
+
+
+def test_influx_channel_writes_alert_events_grafana_can_query(
+    sessions: Any, influx: InfluxClient
+) -> None:
+    notifier = Notifier(
+        sessions,
+        [(InfluxChannel(influx), ChannelPolicy(min_severity=Severity.INFO, max_per_hour=1000))],
+    )
+    changes = open_alerts(sessions, 2)
+    changes += AlertService(sessions).apply(
+        [], evaluated_kinds=RECENT_KINDS, now=T0 + timedelta(minutes=30), devices={"inv01"}
+    )
+    assert [o.outcome for o in notifier.notify(changes, now=T0)] == ["sent"] * 3
+    rows = influx.query_records(
+        'SELECT last("status") AS status, last("message") AS message FROM "alert_events" '
+        'WHERE time > \'2026-06-01T00:00:00Z\' GROUP BY "device", "kind"',
+        epoch="ms",
+    )
+    status = {(r["device"], r["kind"]): r["status"] for r in rows}
+    assert status == {("inv00", "fault_state"): "open", ("inv01", "fault_state"): "resolved"}
+    annotations = influx.query_records(
+        'SELECT "message", "event" FROM "alert_events" WHERE time >= \'2026-06-10T10:00:00Z\' '
+        "AND time < '2026-06-10T11:00:00Z'",
+        epoch="ms",
+    )
+    assert sorted(r["event"] for r in annotations) == ["opened", "opened", "resolved"]

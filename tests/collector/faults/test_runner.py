@@ -195,6 +195,7 @@ def test_load_daily_takes_amsterdam_days_from_the_counters(
     assert daily.groups[12] == "east"
 
 
+@pytest.mark.slow
 def test_daily_run_finds_an_underperformer(
     influx: InfluxClient, make_fleet: Any, sessions: Any
 ) -> None:
