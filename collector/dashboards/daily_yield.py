@@ -13,6 +13,9 @@ day's local midnight (UTC instant):
   date of the contract year) when a contract covers the day;
 - fields ``energy_kwh``, ``kwp``, ``specific_yield_kwh_per_kwp``, ``readings`` (integer),
   ``coverage`` (readings ÷ the best-covered inverter's readings that day, 0-1),
+  (an inverter in service without a single reading on a day other inverters reported gets a
+  point with ``readings`` 0, ``coverage`` 0 and ``energy_kwh`` 0; its energy shows up in the
+  counter rise of its next day with data),
   ``fleet_median_kwh_per_kwp`` and ``relative_yield`` (specific yield ÷ fleet median), and
   ``guarantee_kwh`` (the day's pro-rata share of the contract year's guarantee) when the
   tariff has a guarantee.
@@ -180,8 +183,12 @@ def daily_yield_points(fleet: Fleet, day: date, device_days: dict[str, DeviceDay
     best = max((d.readings for d in device_days.values()), default=0)
     rows: list[tuple[Device, DeviceDay, float, float, float]] = []
     for device in fleet.devices:
+        if not _device_in_service(device, day):
+            continue
         found = device_days.get(device.device_id)
-        if found is None or not _device_in_service(device, day):
+        if found is None:
+            if best:  # others reported that day: this device has a whole-day gap
+                rows.append((device, DeviceDay(device.device_id, None, 0.0, 0.0, 0), 0.0, 0.0, 0.0))
             continue
         kwp = float(device.kwp)
         energy_kwh = day_energy_wh(found) / 1000
@@ -202,11 +209,12 @@ def daily_yield_points(fleet: Fleet, day: date, device_days: dict[str, DeviceDay
         fields: dict[str, FieldValue] = {
             "energy_kwh": round(energy_kwh, 4),
             "kwp": float(device.kwp),
-            "specific_yield_kwh_per_kwp": round(sy, 4),
             "readings": found.readings,
             "coverage": round(coverage, 4),
         }
-        if median is not None:
+        if found.readings:
+            fields["specific_yield_kwh_per_kwp"] = round(sy, 4)
+        if median is not None and found.readings:
             fields["fleet_median_kwh_per_kwp"] = round(median, 4)
             if median > 0:
                 fields["relative_yield"] = round(sy / median, 4)
