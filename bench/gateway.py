@@ -211,7 +211,7 @@ def replay(
                 time.sleep(0.25)
         finally:
             stop(proc)
-        influx.query(f'DROP DATABASE "{influx.database}"', database="", epoch=None)
+    influx.query(f'DROP DATABASE "{influx.database}"', database="", epoch=None)
     return drained_s, stored_s, peak, stored
 
 
