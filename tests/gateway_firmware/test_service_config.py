@@ -91,3 +91,27 @@ def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(listing)
+
+
+def test_systemd_unit_runs_the_service_under_the_watchdog() -> None:
+    import configparser
+    import shlex
+
+    from gateway_firmware.cli import build_parser
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(REPO / "config" / "systemd" / "zonnewijk-gateway.service")
+    service = unit["Service"]
+    assert service["Type"] == "notify"  # READY=1 and WATCHDOG=1 from the main loop
+    assert service["Restart"] == "always"
+    assert int(service["WatchdogSec"]) >= 60
+    assert service["StateDirectory"] == "zonnewijk-gateway"
+    assert unit["Unit"]["StartLimitIntervalSec"] == "0"
+    argv = shlex.split(service["ExecStart"])
+    assert argv[0].endswith("/zonnewijk-gateway")
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "run" and args.config == "/etc/zonnewijk/gateway.yaml"
+    # the example config's spool lives in the unit's state directory
+    example = yaml.safe_load(EXAMPLE.read_text())
+    assert example["spool"]["path"].startswith("/var/lib/zonnewijk-gateway/")
