@@ -72,7 +72,7 @@ def sun_and_clear_sky(times: pd.DatetimeIndex) -> SunAndSky:
         times, DISTRICT_LATITUDE_DEG, DISTRICT_LONGITUDE_DEG, altitude=DISTRICT_ALTITUDE_M
     )
     apparent_zenith = position["apparent_zenith"].to_numpy(dtype=np.float64)
-    day_of_year = times.dayofyear.to_numpy().astype(np.float64)
+    day_of_year = times.day_of_year.to_numpy().astype(np.float64)
     airmass_relative = pvlib.atmosphere.get_relative_airmass(apparent_zenith)
     pressure_pa = pvlib.atmosphere.alt2pres(DISTRICT_ALTITUDE_M)
     airmass_absolute = pvlib.atmosphere.get_absolute_airmass(airmass_relative, pressure_pa)
