@@ -221,9 +221,13 @@ def inject_step_losses(
     t = len(series.times)
     steps_per_day = 86400 // series.step_s
     injected: list[InjectedFault] = []
+    if t < 2 * steps_per_day:
+        raise ValueError("step losses need a run of at least two days")
     devices = rng.choice(len(fleet.sites), size=min(count, len(fleet.sites)), replace=False)
     for d in devices:
-        day = int(rng.integers(15, max(16, t // steps_per_day - 3)))
+        n_days = t // steps_per_day
+        first = min(15, max(1, n_days // 2))  # leave the peer comparison days to learn
+        day = int(rng.integers(first, max(first + 1, n_days - 3)))
         i0 = day * steps_per_day + int(6 * 3600 // series.step_s)
         i1 = min(t, i0 + int(rng.uniform(*days_range) * steps_per_day))
         loss = float(rng.uniform(*loss_range))
