@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from collector.simulator.fleet import generate_fleet
 
 
 @pytest.fixture(scope="module")
-def run() -> tuple[object, object, list[Fault]]:
+def run() -> tuple[Any, Any, list[Fault]]:
     fleet = generate_fleet(12, seed=4)
     start, end = window(date(2026, 6, 1), 4)
     site = fleet.sites[3]
@@ -38,8 +39,8 @@ def run() -> tuple[object, object, list[Fault]]:
     return fleet, series, [outage]
 
 
-def test_gateway_outage_is_silence_in_real_time(run: tuple[object, object, list[Fault]]) -> None:
-    fleet, series, _ = run
+def test_gateway_outage_is_silence_in_real_time(run: tuple[Any, Any, list[Fault]]) -> None:
+    _, series, _ = run
     t9 = int((np.datetime64("2026-06-02T09:00") - series.times[0]) / np.timedelta64(300, "s"))
     t13 = t9 + 48
     assert not series.gateway_seen[3, t9 + 1 : t13 - 1].any()
@@ -47,7 +48,7 @@ def test_gateway_outage_is_silence_in_real_time(run: tuple[object, object, list[
     assert series.present[3, t13 + 2] and series.gateway_seen[2, t9:t13].all()
 
 
-def test_step_loss_keeps_counters_consistent(run: tuple[object, object, list[Fault]]) -> None:
+def test_step_loss_keeps_counters_consistent(run: tuple[Any, Any, list[Fault]]) -> None:
     fleet, series, _ = run
     cut, injected = inject_step_losses(
         series, fleet, np.random.default_rng(1), count=2, days_range=(1.0, 1.5)
