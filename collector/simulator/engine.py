@@ -368,7 +368,7 @@ class Simulation:
 
         # Reported values.
         rng = np.random.default_rng([self.fleet.seed, t0, self.interval_s, 0xD47A])
-        reported_power = np.round(pac / self.power_resolution) * self.power_resolution
+        reported_power = np.round(np.round(pac / self.power_resolution) * self.power_resolution, 1)
         reported_counter = np.floor(counter / self.counter_resolution) * self.counter_resolution
         hour = (epoch % 86400) / 3600.0
         grid_base = 230.5 + 2.0 * np.sin(2.0 * np.pi * (hour - 8.0) / 24.0)
