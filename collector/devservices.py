@@ -8,6 +8,7 @@ leaving the ``with`` block. Production runs the real services (see docker-compos
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -148,6 +149,9 @@ class Mosquitto(_Service):
             "\n".join(
                 [
                     f"listener {self.port} 127.0.0.1",
+                    # As root, Mosquitto drops to the "mosquitto" user, which cannot write the
+                    # persistence file into this private 0700 directory: stay root instead.
+                    "user root" if os.geteuid() == 0 else "",
                     f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
                     "persistence true",
                     f"persistence_location {self.directory / 'data'}/",
