@@ -272,12 +272,12 @@ class Simulation:
         ghi = index * sky.ghi_clear_w_m2[:, None]
         elevation = 90.0 - sky.apparent_zenith_deg[:, None]
         sun_az = sky.azimuth_deg[:, None]
-        beam_shading = (
-            self.shaded
-            & (elevation < self.shade_elevation)
-            & (sun_az >= self.shade_from)
-            & (sun_az <= self.shade_to)
-        ).astype(np.float64)
+        # The obstacle's edges blur over a few degrees (a tree, a chimney's shadow).
+        inside_az = np.minimum(sun_az - self.shade_from, self.shade_to - sun_az) / 4.0
+        below = (self.shade_elevation - elevation) / 1.5
+        beam_shading = np.where(
+            self.shaded, np.clip(inside_az, 0.0, 1.0) * np.clip(below, 0.0, 1.0), 0.0
+        )
         effective, poa = plane_of_array_w_m2(self.tilt, self.azimuth, sky, ghi, beam_shading)
         t_cell = cell_temp_c(poa, air_temp[:, None], _WIND_SPEED_M_S)
         age_years = (epoch[:, None] - self.commissioned_s[None, :]) / (365.25 * 86400.0)

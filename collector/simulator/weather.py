@@ -110,7 +110,14 @@ def day_weather(seed: int, day: date) -> DayWeather:
     clear_share = 1.0 / (1.0 + np.exp(-np.clip(edge, -30.0, 30.0)))
     haze = 1.0 - 0.04 * rng.random()
     enhancement = 0.12 * np.exp(-((field - threshold - 0.35) ** 2) / 0.08) * (fraction > 0.15)
-    thin = transmittance * (1.0 + 0.25 * rng.standard_normal(_GRID_POINTS).clip(-2, 2) * 0.4)
+    # Cloud optical depth varies too, more slowly than the gaps: AR(1) with 15-minute memory.
+    texture = np.empty(_GRID_POINTS)
+    texture[0] = rng.standard_normal()
+    phi_t = np.exp(-CLOUD_GRID_S / 900.0)
+    shocks = rng.standard_normal(_GRID_POINTS) * np.sqrt(1.0 - phi_t**2)
+    for i in range(1, _GRID_POINTS):
+        texture[i] = phi_t * texture[i - 1] + shocks[i]
+    thin = transmittance * (1.0 + 0.15 * texture.clip(-2.5, 2.5))
     index = thin + (haze - thin) * clear_share + enhancement
     hours = np.arange(_GRID_POINTS) * CLOUD_GRID_S / 3600.0
     mean_temp = _monthly(MEAN_AIR_TEMP_C, day) + 2.5 * -regime + rng.normal(0.0, 1.2)
