@@ -17,9 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from collector.influx import InfluxClient, Point
+from collector.ingest import GATEWAY_SEEN_MEASUREMENT, process_message
 from collector.points import reading_points
 from collector.registry.fleet_file import Device, Fleet
-from gateway_firmware.wire import DcInput, InverterState, Reading, ReadingFlag
+from gateway_firmware.wire import (
+    DcInput,
+    GatewayStatus,
+    InverterState,
+    Reading,
+    ReadingFlag,
+    encode,
+    status_topic,
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,59 @@ def sample_points(fleet: Fleet, options: SampleOptions) -> Iterator[Point]:
             yield from reading_points(fleet.gateway_of(device), reading)
 
 
+def gateway_points(fleet: Fleet, options: SampleOptions) -> Iterator[Point]:
+    """What the collector stores about each gateway: ``gateway_seen`` per hourly batch and the
+    gateway's status messages every 15 minutes (spool depth rising while its link is down).
+
+    Status points come from the collector's own decoding (:func:`collector.ingest.process_message`).
+    """
+    day = options.end.astimezone(UTC).date()
+    start = options.end - timedelta(days=options.days)
+    gap_gateway = None
+    if options.gap_device is not None:
+        gap_gateway = fleet.gateway_of(fleet.device(options.gap_device))
+    gap_from = options.end - timedelta(hours=5)
+    gap_to = gap_from + timedelta(hours=2)
+    per_hour = 3600 // options.interval_s
+    gateways: dict[str, int] = {}
+    for device in fleet.devices:
+        if device.removed_on is None or device.removed_on >= day:
+            gw = fleet.gateway_of(device)
+            gateways[gw] = gateways.get(gw, 0) + 1
+    for gw, devices in sorted(gateways.items()):
+        moment = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        while moment <= options.end:
+            in_gap = gw == gap_gateway and gap_from < moment <= gap_to
+            if not in_gap:
+                backlog = 2 if (gw == gap_gateway and moment == gap_to + timedelta(hours=1)) else 0
+                yield Point(
+                    GATEWAY_SEEN_MEASUREMENT,
+                    {"gateway": gw},
+                    {
+                        "readings": devices * per_hour * (1 + backlog),
+                        "newest_reading_ms": int(moment.timestamp() * 1000),
+                    },
+                    moment + timedelta(seconds=30),
+                )
+            for quarter in range(4):
+                ts = moment - timedelta(minutes=15 * quarter)
+                depth = 0
+                if gw == gap_gateway and gap_from < ts <= gap_to:
+                    depth = int((ts - gap_from).total_seconds() // options.interval_s) * devices
+                status = GatewayStatus(
+                    gateway_id=gw,
+                    state="online",
+                    ts=ts,
+                    firmware_version="0.1.0",
+                    spool_depth=depth,
+                    spool_dropped=0,
+                    last_poll="ok",
+                )
+                yield from process_message(status_topic(gw), encode(status), now=ts).points
+            moment += timedelta(hours=1)
+
+
 def write_sample(influx: InfluxClient, fleet: Fleet, options: SampleOptions) -> int:
     """Write the sample to InfluxDB; returns the number of points."""
-    return influx.write_points(sample_points(fleet, options))
+    written = influx.write_points(sample_points(fleet, options))
+    return written + influx.write_points(gateway_points(fleet, options))

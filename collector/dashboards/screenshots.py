@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.dates as mdates
@@ -485,13 +486,18 @@ def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[P
         init_database(influx)
         points: list[Point] = []
         faults = _demo_faults(fleet, start, now)
+        sent: dict[str, list[tuple[int, int]]] = {site.gateway_id: [] for site in fleet.sites}
         for chunk in Simulation(fleet, start, now + timedelta(minutes=5), 300, faults).chunks():
             for t in range(len(chunk.epoch_s)):
                 for s, site in enumerate(fleet.sites):
                     if chunk.present[t, s]:
                         reading = chunk_reading(chunk, t, s, site.device_id)
                         points.extend(reading_points(site.gateway_id, reading))
+                        sent[site.gateway_id].append(
+                            (int(chunk.epoch_s[t]), int(chunk.sent_at_s[t, s]))
+                        )
         influx.write_points(points)
+        influx.write_points(_gateway_points(sent, start, now))
         backfill_rollups(influx, start, now + timedelta(minutes=5))
         registry = to_registry_fleet(fleet)
         today = today_local(now)
@@ -502,6 +508,49 @@ def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[P
             "inverter-detail": {"gateway": (faulty.gateway_id,), "device": (faulty.device_id,)},
         }
         return render_all(influx, out, now=now, chosen=chosen)
+
+
+def _gateway_points(
+    sent: Mapping[str, Sequence[tuple[int, int]]], start: datetime, now: datetime
+) -> list[Point]:
+    """What the collector stores about gateways, derived from when the simulator's gateways
+    sent each reading: ``gateway_seen`` per batch, and a status with the spool depth (readings
+    measured but not yet sent) every 15 minutes, through the collector's own decoding."""
+    from collector.ingest import GATEWAY_SEEN_MEASUREMENT, process_message
+    from gateway_firmware.wire import GatewayStatus, encode, status_topic
+
+    out: list[Point] = []
+    for gateway, pairs in sent.items():
+        batches: dict[int, list[int]] = {}
+        for epoch, sent_at in pairs:
+            batches.setdefault(sent_at, []).append(epoch)
+        for sent_at, epochs in sorted(batches.items()):
+            if sent_at > now.timestamp():
+                continue
+            out.append(
+                Point(
+                    GATEWAY_SEEN_MEASUREMENT,
+                    {"gateway": gateway},
+                    {"readings": len(epochs), "newest_reading_ms": max(epochs) * 1000},
+                    datetime.fromtimestamp(sent_at, tz=UTC),
+                )
+            )
+        # Waiting at t: measured by t minus sent by t (every reading is sent after it is measured).
+        measured = np.sort(np.array([e for e, _s in pairs], dtype=np.int64))
+        delivered = np.sort(np.array([s for _e, s in pairs], dtype=np.int64))
+        moment = start
+        while moment <= now:
+            t = int(moment.timestamp())
+            depth = int(
+                np.searchsorted(measured, t, side="right")
+                - np.searchsorted(delivered, t, side="right")
+            )
+            status = GatewayStatus(
+                gateway_id=gateway, state="online", ts=moment, spool_depth=depth, spool_dropped=0
+            )
+            out.extend(process_message(status_topic(gateway), encode(status), now=moment).points)
+            moment += timedelta(minutes=15)
+    return out
 
 
 def _demo_faults(fleet: Any, start: datetime, now: datetime) -> Any:

@@ -131,5 +131,27 @@ def build() -> db.Dashboard:
             ],
         )
     )
-    d = d.with_panel(text_panel("Rejected readings", _NOTE, pos=grid(12, 18, 12, 10)))
+    d = d.with_panel(
+        timeseries_panel(
+            "Spool depth per gateway (readings waiting on the gateway)",
+            [
+                InfluxQL(
+                    "A",
+                    f'SELECT max("spool_depth") FROM "gateway_status" WHERE $timeFilter AND {GATEWAY} '
+                    'GROUP BY time($__interval), "gateway" fill(none)',
+                    alias="$tag_gateway",
+                )
+            ],
+            pos=grid(12, 18, 12, 10),
+            unit="none",
+            min_value=0,
+            thresholds=thresholds((None, GREEN), (1000, ORANGE), (100000, RED)),
+            description=(
+                "From the gateways' retained status messages (measurement gateway_status, "
+                "stored by the collector). A rising depth means the gateway cannot deliver; "
+                "the spool keeps about 30 days at 10 s for two inverters."
+            ),
+        )
+    )
+    d = d.with_panel(text_panel("Rejected readings", _NOTE, pos=grid(0, 28, 24, 4)))
     return d

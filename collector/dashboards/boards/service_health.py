@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.models import dashboard as dm
 
 from collector.dashboards.boards.common import GATEWAY, dashboard, gateway_variable
 from collector.dashboards.panels import (
@@ -16,6 +17,7 @@ from collector.dashboards.panels import (
     table_panel,
     text_panel,
     timeseries_panel,
+    transformation,
 )
 from collector.dashboards.targets import InfluxQL
 
@@ -29,7 +31,8 @@ _NOTE = """\
 **The collector's own metrics** (messages, rejects by reason, write latency, batch sizes,
 queue depth, last message per gateway) are served in Prometheus format on the collector's
 `/metrics` endpoint. The stack has no Prometheus data source, so they are not graphed here;
-what is graphed is what the collector *stored* (InfluxDB `inverter`) and what InfluxDB itself
+what is graphed is what the collector *stored* (`inverter`, and `gateway_seen` / `gateway_status`,
+which the collector writes per stored message and per gateway status) and what InfluxDB itself
 counts (`_internal` database, written by InfluxDB's monitor every 10 s).
 """
 
@@ -99,7 +102,27 @@ def build() -> db.Dashboard:
     )
     d = d.with_panel(
         timeseries_panel(
-            "Readings stored per 5 minutes",
+            "Readings stored per minute, by arrival",
+            [
+                InfluxQL(
+                    "A",
+                    f'SELECT sum("readings") FROM "gateway_seen" WHERE $timeFilter AND {GATEWAY} '
+                    "GROUP BY time(1m) fill(0)",
+                    alias="stored",
+                )
+            ],
+            pos=grid(0, 4, 12, 9),
+            unit="none",
+            min_value=0,
+            description=(
+                "What the collector wrote per minute, stamped when it was stored (measurement "
+                "gateway_seen): a flat zero means the collector is not storing anything."
+            ),
+        )
+    )
+    d = d.with_panel(
+        timeseries_panel(
+            "Readings per 5 minutes, by measurement time",
             [
                 InfluxQL(
                     "A",
@@ -108,7 +131,7 @@ def build() -> db.Dashboard:
                     alias="readings",
                 )
             ],
-            pos=grid(0, 4, 12, 9),
+            pos=grid(0, 13, 12, 9),
             unit="none",
             min_value=0,
             description="Readings by measurement time; replayed backlogs land in the past.",
@@ -138,23 +161,59 @@ def build() -> db.Dashboard:
     )
     d = d.with_panel(
         table_panel(
-            "Gateways: last reading stored",
+            "Gateways: last message stored and last status",
             [
                 InfluxQL(
                     "A",
-                    f'SELECT last("state") AS "state" FROM "inverter" WHERE $timeFilter AND {GATEWAY} '
-                    'GROUP BY "gateway"',
+                    'SELECT last("readings") AS "readings" FROM "gateway_seen" '
+                    f'WHERE $timeFilter AND {GATEWAY} GROUP BY "gateway"',
                     result_format="table",
-                )
+                ),
+                InfluxQL(
+                    "B",
+                    'SELECT last("state") AS "status", "spool_depth", "spool_dropped" '
+                    f'FROM "gateway_status" WHERE $timeFilter AND {GATEWAY} GROUP BY "gateway"',
+                    result_format="table",
+                ),
             ],
-            pos=grid(0, 13, 12, 10),
+            pos=grid(12, 13, 12, 9),
             time_from="7d",
-            sort_by="Time",
+            sort_by="Last message",
+            transformations=[
+                transformation("joinByField", {"byField": "gateway", "mode": "outer"}),
+                transformation(
+                    "organize",
+                    {
+                        "excludeByName": {"Time 2": True, "readings": True},
+                        "indexByName": {"gateway": 0, "Time 1": 1, "status": 2, "spool_depth": 3},
+                        "renameByName": {
+                            "Time 1": "Last message",
+                            "gateway": "Gateway",
+                            "status": "Status",
+                            "spool_depth": "Spool depth",
+                            "spool_dropped": "Dropped",
+                        },
+                    },
+                ),
+            ],
             overrides=[
-                ("Time", override(unit="dateTimeFromNow", displayName="Last reading")),
-                ("state", override(**{"custom.hidden": True})),
+                ("Last message", override(unit="dateTimeFromNow")),
+                (
+                    "Status",
+                    override(
+                        mappings=[
+                            dm.ValueMap(
+                                options={
+                                    "online": dm.ValueMappingResult(color=GREEN, index=0),
+                                    "offline": dm.ValueMappingResult(color=RED, index=1),
+                                }
+                            )
+                        ],
+                        **{"custom.cellOptions": {"type": "color-background"}},
+                    ),
+                ),
             ],
         )
     )
-    d = d.with_panel(text_panel("Collector metrics", _NOTE, pos=grid(12, 13, 12, 10)))
+    d = d.with_panel(text_panel("Collector metrics", _NOTE, pos=grid(0, 22, 24, 4)))
     return d
