@@ -64,8 +64,9 @@ def state_mappings() -> list[dm.ValueMapping]:
     ]
 
 
-def _reduce(calc: str) -> common.ReduceDataOptions:
-    return common.ReduceDataOptions().calcs([calc]).values(False)
+def _reduce(calc: str, fields: str | None = None) -> common.ReduceDataOptions:
+    options = common.ReduceDataOptions().calcs([calc]).values(False)
+    return options.fields(fields) if fields else options
 
 
 def stat_panel(
@@ -79,8 +80,13 @@ def stat_panel(
     time_from: str | None = None,
     description: str = "",
     calc: str = "lastNotNull",
+    text: bool = False,
 ) -> stat.Panel:
-    """A single big number (the last value of the query unless ``calc`` says otherwise)."""
+    """A single big number (the last value of the query unless ``calc`` says otherwise).
+
+    ``text`` shows a string field (e.g. a state): Grafana's stat shows numeric fields only
+    unless the fields option selects others.
+    """
     panel = (
         stat.Panel()
         .title(title)
@@ -89,8 +95,10 @@ def stat_panel(
         .grid_pos(pos)
         .targets(list(targets))
         .unit(unit)
-        .reduce_options(_reduce(calc))
-        .color_mode(cm.BigValueColorMode.BACKGROUND if thresholds else cm.BigValueColorMode.VALUE)
+        .reduce_options(_reduce(calc, "/.*/" if text else None))
+        .color_mode(
+            cm.BigValueColorMode.BACKGROUND if thresholds or text else cm.BigValueColorMode.VALUE
+        )
         .graph_mode(cm.BigValueGraphMode.NONE)
         .thresholds(thresholds or steps((None, BLUE)))
     )

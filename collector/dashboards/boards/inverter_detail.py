@@ -100,6 +100,7 @@ def build() -> db.Dashboard:
             pos=grid(12, 0, 4, 4),
             unit="none",
             time_from="7d",
+            text=True,
         ).mappings(state_mappings())
     )
     d = d.with_panel(
