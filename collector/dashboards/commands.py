@@ -126,6 +126,9 @@ def _daily_yield(args: argparse.Namespace) -> int:
     except FleetFileError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"cannot read the fleet file {args.fleet}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     days = [args.day] if args.day else list(recent_days(args.days))
     written = write_daily_yields(_influx(args), fleet, days)
     print(f"daily_yield: {written} points for {len(days)} day(s)")
