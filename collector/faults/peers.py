@@ -43,11 +43,11 @@ class PeerParams:
         Clear when the ratio is back above ``1 - clear_tolerance`` of the normal.
     """
 
-    min_fleet_kwh_per_kwp: float = 0.4
+    min_fleet_kwh_per_kwp: float = 0.1
     min_peers: int = 5
     learn_days: int = 45
     min_learn_days: int = 10
-    tolerance: float = 0.2
+    tolerance: float = 0.25
     severe_tolerance: float = 0.45
     persist_days: int = 2
     clear_tolerance: float = 0.1
