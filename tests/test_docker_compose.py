@@ -76,3 +76,27 @@ def test_grafana_provisioning_points_at_the_influxdb_service() -> None:
     assert source["type"] == "influxdb"
     assert source["url"] == "http://influxdb:8086"
     assert source["jsonData"]["dbName"] == "zonnewijk"
+
+
+def test_broker_config_paths_are_mounted_in_the_container() -> None:
+    mosquitto = SERVICES["mosquitto"]
+    targets = [v.split(":")[1] for v in mosquitto["volumes"]]
+    config_target = mosquitto["command"][-1]
+    assert config_target in targets
+    source = next(v.split(":")[0] for v in mosquitto["volumes"] if v.split(":")[1] == config_target)
+    checked = 0
+    for line in (ROOT / source).read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key in {"password_file", "acl_file", "certfile", "keyfile", "persistence_location"}:
+            assert any(value.strip().startswith(t.rstrip("/") + "/") for t in targets), (
+                f"{key} {value} is not inside a mounted path {targets}"
+            )
+            checked += 1
+    assert checked >= 4
+
+
+def test_collector_shares_the_brokers_auth_files_and_loopback() -> None:
+    collector = SERVICES["collector"]
+    assert collector["network_mode"] == "service:mosquitto"
+    assert "mosquitto-auth:/etc/mosquitto" in collector["volumes"]
+    assert "mosquitto-auth:/etc/mosquitto" in SERVICES["mosquitto"]["volumes"]
