@@ -18,6 +18,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from collector.dashboards import alert_rules
 from collector.dashboards.boards import (
+    alerts_ledger,
     data_quality,
     fleet_comparison,
     fleet_overview,
@@ -33,6 +34,7 @@ BOARDS: tuple[ModuleType, ...] = (
     settlement_overview,
     data_quality,
     service_health,
+    alerts_ledger,
 )
 
 REPO = Path(__file__).resolve().parents[2]

@@ -315,3 +315,61 @@ def render_query(
     for key, value in (extra or {}).items():
         out = out.replace(key, value)
     return apply_macros(out, time_range, interval)
+
+
+# --- SQL data sources (PostgreSQL) ------------------------------------------------------------
+
+_SQL_TIME_FILTER = re.compile(r"\$__timeFilter\(([^)]+)\)")
+_SQL_TIME_GROUP_ALIAS = re.compile(r"\$__timeGroupAlias\(([^,]+),\s*'?([0-9]+[smhdw])'?\)")
+_SQL_TIME_GROUP = re.compile(r"\$__timeGroup\(([^,]+),\s*'?([0-9]+[smhdw])'?\)")
+
+
+def _sql_instant(moment: datetime) -> str:
+    return (
+        "'"
+        + moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{moment.microsecond // 1000:03d}Z'"
+    )
+
+
+def _seconds(text: str) -> int:
+    return int(text[:-1]) * int(_UNITS[text[-1]].total_seconds())
+
+
+def sql_variable_text(variable: Variable) -> str:
+    """What Grafana's SQL data sources put where a variable stands: a single value as it is,
+    several values (or All without a custom all value) quoted and joined with commas."""
+    if variable.all_selected and variable.all_value is not None:
+        return variable.all_value
+    if not variable.multi and not variable.include_all:
+        if len(variable.values) != 1:
+            raise MacroError(f"variable {variable.name} takes one value, got {variable.values}")
+        return variable.values[0]
+    return ",".join("'" + v.replace("'", "''") + "'" for v in variable.values)
+
+
+def render_sql(query: str, *, time_range: TimeRange, variables: Sequence[Variable] = ()) -> str:
+    """A PostgreSQL target's SQL as Grafana's PostgreSQL data source sends it.
+
+    Macros (Grafana's SQL data sources): ``$__timeFilter(col)`` →
+    ``col BETWEEN '<from>' AND '<to>'``; ``$__timeGroupAlias(col, 1d)`` →
+    ``floor(extract(epoch from col)/86400)*86400 AS "time"``; ``$__timeFrom()`` and
+    ``$__timeTo()`` → the range's ends as timestamps.
+    """
+    out = query
+    for variable in sorted(variables, key=lambda v: -len(v.name)):
+        text = sql_variable_text(variable)
+        out = out.replace("${" + variable.name + "}", text)
+        pattern = r"\$" + re.escape(variable.name) + r"(?![A-Za-z0-9_])"
+        out = re.sub(pattern, text.replace("\\", "\\\\"), out)
+    start, end = _sql_instant(time_range.start), _sql_instant(time_range.end)
+    out = _SQL_TIME_FILTER.sub(lambda m: f"{m[1]} BETWEEN {start} AND {end}", out)
+    out = _SQL_TIME_GROUP_ALIAS.sub(
+        lambda m: f'floor(extract(epoch from {m[1]})/{_seconds(m[2])})*{_seconds(m[2])} AS "time"',
+        out,
+    )
+    out = _SQL_TIME_GROUP.sub(
+        lambda m: f"floor(extract(epoch from {m[1]})/{_seconds(m[2])})*{_seconds(m[2])}", out
+    )
+    out = out.replace("$__timeFrom()", f"{start}::timestamptz")
+    return out.replace("$__timeTo()", f"{end}::timestamptz")

@@ -22,6 +22,7 @@ from collector.dashboards.grafana_macros import (
     panel_range,
     query_interval,
     render_query,
+    render_sql,
 )
 
 Json = Mapping[str, Any]
@@ -43,6 +44,8 @@ class PanelQuery:
     time_range: TimeRange
     #: What the panel shows when the query returns no rows (``fieldConfig.defaults.noValue``).
     no_value: str | None = None
+    #: ``influxql`` (the InfluxDB data source) or ``sql`` (the PostgreSQL store).
+    language: str = "influxql"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class VariableQuery:
     name: str
     raw: str
     query: str
+    language: str = "influxql"
 
 
 def panels(dashboard: Json) -> Iterator[Json]:
@@ -73,6 +77,17 @@ def influx_targets(panel: Json) -> Iterator[Json]:
                 raise MacroError(
                     f"panel {panel.get('title')!r}: only raw InfluxQL targets are used"
                 )
+            yield target
+
+
+SQL_TYPES = ("grafana-postgresql-datasource", "postgres")
+
+
+def sql_targets(panel: Json) -> Iterator[Json]:
+    """A panel's targets on the PostgreSQL store."""
+    for target in panel.get("targets") or []:
+        source = target.get("datasource") or panel.get("datasource") or {}
+        if source.get("type") in SQL_TYPES and target.get("rawSql"):
             yield target
 
 
@@ -138,6 +153,23 @@ def panel_queries(
                     no_value=panel.get("fieldConfig", {}).get("defaults", {}).get("noValue"),
                 )
             )
+        for target in sql_targets(panel):
+            out.append(
+                PanelQuery(
+                    dashboard_uid=dashboard.get("uid", ""),
+                    panel_id=int(panel.get("id", 0)),
+                    panel_title=panel.get("title", ""),
+                    panel_type=panel.get("type", ""),
+                    ref_id=target.get("refId", ""),
+                    raw=target["rawSql"],
+                    query=render_sql(target["rawSql"], time_range=time_range, variables=variables),
+                    result_format=target.get("format", "table"),
+                    alias=None,
+                    time_range=time_range,
+                    no_value=panel.get("fieldConfig", {}).get("defaults", {}).get("noValue"),
+                    language="sql",
+                )
+            )
     return out
 
 
@@ -157,14 +189,21 @@ def variable_queries(
         # A variable may only refer to variables defined before it (Grafana's rule).
         before = {d["name"] for d in definitions[: definitions.index(definition)]}
         usable = [v for v in variables_for_partial(dashboard, others) if v.name in before]
-        query = render_query(
-            definition["query"],
-            time_range=base,
-            interval=DEFAULT_MIN_INTERVAL,
-            variables=usable,
-        )
+        if (definition.get("datasource") or {}).get("type") in SQL_TYPES:
+            query = render_sql(definition["query"], time_range=base, variables=usable)
+            language = "sql"
+        else:
+            query = render_query(
+                definition["query"],
+                time_range=base,
+                interval=DEFAULT_MIN_INTERVAL,
+                variables=usable,
+            )
+            language = "influxql"
         out.append(
-            VariableQuery(dashboard.get("uid", ""), definition["name"], definition["query"], query)
+            VariableQuery(
+                dashboard.get("uid", ""), definition["name"], definition["query"], query, language
+            )
         )
     return out
 

@@ -18,6 +18,12 @@ from grafana_foundation_sdk.models import dashboard as dm
 INFLUX_UID = "zonnewijk-influxdb"
 INFLUX = dm.DataSourceRef(type_val="influxdb", uid=INFLUX_UID)
 
+#: The relational store (registry, ledger, fault alerts) when it runs on PostgreSQL
+#: (dashboards/provisioning/datasources/store.yaml).
+STORE_UID = "zonnewijk-store"
+STORE_TYPE = "grafana-postgresql-datasource"
+STORE = dm.DataSourceRef(type_val=STORE_TYPE, uid=STORE_UID)
+
 ResultFormat = Literal["time_series", "table"]
 
 
@@ -60,3 +66,35 @@ class InfluxQL(cogbuilder.Builder[UnknownDataquery]):
         if self.alias:
             data["alias"] = self.alias
         return UnknownDataquery(data)
+
+
+class SQL(cogbuilder.Builder[UnknownDataquery]):
+    """One raw SQL target on the PostgreSQL store, in the shape Grafana's SQL data sources store
+    it (``rawSql``, ``format``, ``editorMode: code``).
+
+    Parameters
+    ----------
+    ref_id : str
+        Grafana's query letter [-]
+    sql : str
+        SQL with Grafana's SQL macros (``$__timeFilter(col)``, ``$__timeGroupAlias(col, 1d)``) [-]
+    result_format : str
+        ``table`` or ``time_series`` (columns ``time``, ``metric``, values) [-]
+    """
+
+    def __init__(self, ref_id: str, sql: str, *, result_format: ResultFormat = "table") -> None:
+        self.ref_id = ref_id
+        self.sql = " ".join(sql.split())
+        self.result_format = result_format
+
+    def build(self) -> UnknownDataquery:
+        return UnknownDataquery(
+            {
+                "refId": self.ref_id,
+                "datasource": {"type": STORE_TYPE, "uid": STORE_UID},
+                "editorMode": "code",
+                "rawQuery": True,
+                "rawSql": self.sql,
+                "format": self.result_format,
+            }
+        )

@@ -9,8 +9,8 @@ import yaml
 
 from collector.dashboards import generate
 from collector.dashboards.alert_rules import provisioning
-from collector.dashboards.panel_queries import influx_targets, panels
-from collector.dashboards.targets import INFLUX_UID
+from collector.dashboards.panel_queries import influx_targets, panels, sql_targets
+from collector.dashboards.targets import INFLUX_UID, STORE_UID
 
 DASHBOARDS = generate.load_committed()
 
@@ -35,6 +35,7 @@ def test_six_dashboards_with_unique_uids_and_panel_ids() -> None:
         "settlement-overview",
         "data-quality",
         "service-health",
+        "alerts-ledger",
     }
     uids = [d["uid"] for d in DASHBOARDS.values()]
     assert len(set(uids)) == len(uids)
@@ -65,10 +66,13 @@ def test_every_data_panel_queries_the_provisioned_influxdb_with_units(name: str)
         if panel["type"] in ("text", "alertlist"):
             continue
         targets = list(influx_targets(panel))
-        assert targets, f"{panel['title']} has no InfluxQL target"
+        sql = list(sql_targets(panel))
+        assert targets or sql, f"{panel['title']} has no query"
         for target in targets:
             assert target["datasource"]["uid"] == INFLUX_UID
             assert "$timeFilter" in target["query"], f"{panel['title']}: unbounded query"
+        for target in sql:
+            assert target["datasource"]["uid"] == STORE_UID
         if panel["type"] in ("stat", "timeseries", "bargauge"):
             assert panel["fieldConfig"]["defaults"].get("unit"), f"{panel['title']} has no unit"
 

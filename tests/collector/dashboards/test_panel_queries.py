@@ -18,7 +18,9 @@ from collector.dashboards.generate import load_committed
 from collector.dashboards.grafana_macros import unresolved
 from collector.dashboards.panel_queries import (
     PanelQuery,
+    influx_targets,
     panel_queries,
+    panels,
     variable_definitions,
     variable_queries,
 )
@@ -34,6 +36,7 @@ SPECIFIC: dict[str, tuple[str, ...]] = {
     "device": ("inv-s002",),
     "site": ("S002",),
     "member": ("M0001",),
+    "period": ("2026-06",),
 }
 
 
@@ -44,6 +47,10 @@ def _choices(name: str, specific: bool) -> dict[str, tuple[str, ...] | None]:
         single = not definition.get("includeAll")
         chosen[var] = SPECIFIC[var] if (specific or single) else None
     return chosen
+
+
+def _influxql(queries: list[PanelQuery]) -> list[PanelQuery]:
+    return [q for q in queries if q.language == "influxql"]
 
 
 def _run(influx: InfluxClient, q: PanelQuery) -> list[Series]:
@@ -75,6 +82,8 @@ def _group_tags(query: str) -> list[str]:
 def _cases() -> list[Any]:
     cases = []
     for name in DASHBOARDS:
+        if not any(True for p in panels(DASHBOARDS[name]) for _t in influx_targets(p)):
+            continue  # SQL only: test_store_panels.py
         for specific in (False, True):
             if not specific and all(
                 not d.get("includeAll") for d in variable_definitions(DASHBOARDS[name])
@@ -91,9 +100,11 @@ def test_every_panel_query_returns_rows_with_its_columns(
     filled: InfluxClient, name: str, specific: bool
 ) -> None:
     dashboard = DASHBOARDS[name]
-    queries = panel_queries(dashboard, now=NOW, chosen=_choices(name, specific))
-    live = panel_queries(dashboard, now=datetime.now(UTC), chosen=_choices(name, specific))
-    assert queries, f"{name} has no queries"
+    queries = _influxql(panel_queries(dashboard, now=NOW, chosen=_choices(name, specific)))
+    live = _influxql(
+        panel_queries(dashboard, now=datetime.now(UTC), chosen=_choices(name, specific))
+    )
+    assert queries, f"{name} has no InfluxQL queries"
     for q, q_live in zip(queries, live, strict=True):
         # InfluxDB's own statistics are live: query them at the real "now".
         q = q_live if "_internal" in q.raw else q
@@ -121,7 +132,7 @@ def test_every_panel_query_returns_rows_with_its_columns(
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_a_specific_variable_value_narrows_the_result(filled: InfluxClient, name: str) -> None:
     chosen = _choices(name, True)
-    for q in panel_queries(DASHBOARDS[name], now=NOW, chosen=chosen):
+    for q in _influxql(panel_queries(DASHBOARDS[name], now=NOW, chosen=chosen)):
         if "_internal" in q.raw:
             continue
         for s in _run(filled, q):
@@ -137,6 +148,8 @@ def test_every_variable_query_lists_values(filled: InfluxClient, name: str) -> N
     dashboard = DASHBOARDS[name]
     for specific in (False, True):
         for vq in variable_queries(dashboard, now=NOW, chosen=_choices(name, specific)):
+            if vq.language != "influxql":
+                continue
             assert not unresolved(vq.query), vq.query
             rows = filled.query_records(vq.query)
             values = {r["value"] for r in rows}
