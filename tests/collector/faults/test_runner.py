@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from collector.devservices import free_port
 from collector.faults.alerts import AlertService, AlertStatus
@@ -27,6 +28,7 @@ from collector.faults.scheduling import FaultRunner, JobLock, build_scheduler
 from collector.influx import InfluxClient, Point
 from collector.points import reading_points
 from collector.registry.fleet_file import load_fleet_file
+from collector.store.alert_models import JobRunRow
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
 from gateway_firmware.wire import DcInput, InverterState, Reading
@@ -238,3 +240,58 @@ def test_scheduler_has_both_jobs(sessions: Any, influx: InfluxClient) -> None:
     )
     scheduler = build_scheduler(runner, blocking=False)
     assert sorted(job.id for job in scheduler.get_jobs()) == ["faults-daily", "faults-recent"]
+
+
+def test_scheduler_runs_the_recent_check(sessions: Any, influx: InfluxClient) -> None:
+    """APScheduler fires the check at once; the run is recorded in job_runs."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    devices = [
+        DeviceSpec(
+            device_id=f"live{i}",
+            gateway_id=f"gwlive{i}",
+            kwp=4.0,
+            ac_rating_w=3600.0,
+            mppt_count=1,
+            tilt_deg=35.0,
+            azimuth_deg=180.0,
+            installed_on=date(2024, 1, 1),
+        )
+        for i in range(2)
+    ]
+    points: list[Point] = []
+    for minutes in range(0, 180, 5):
+        ts = now - timedelta(minutes=minutes)
+        for i in range(2):
+            reading = Reading(
+                device_id=f"live{i}",
+                ts=ts,
+                ac_power_w=0.0,
+                ac_energy_wh=1000.0,
+                state=InverterState.SLEEPING,
+            )
+            points.extend(reading_points(f"gwlive{i}", reading))
+    influx.write_points(points)
+    runner = FaultRunner(
+        influx=influx,
+        devices=lambda: devices,
+        alerts=AlertService(sessions),
+        notifier=None,
+        lock=JobLock(sessions, holder="scheduled"),
+    )
+    scheduler = build_scheduler(runner, blocking=False)
+    scheduler.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        rows: list[JobRunRow] = []
+        while datetime.now(UTC) < deadline:
+            with sessions() as session:
+                rows = list(
+                    session.scalars(select(JobRunRow).where(JobRunRow.job == "faults-recent"))
+                )
+            if rows and rows[0].outcome != "running":
+                break
+            threading.Event().wait(0.2)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert rows and rows[0].outcome == "done" and rows[0].holder == "scheduled"
+    assert AlertService(sessions).list() == []  # sleeping but reporting: nothing wrong
