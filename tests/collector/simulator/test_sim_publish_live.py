@@ -115,3 +115,47 @@ def test_live_run_advances_in_accelerated_time() -> None:
     assert len(seen) >= 5
     assert seen[0] == START
     assert all(b - a == timedelta(seconds=60) for a, b in itertools.pairwise(seen))
+
+
+def test_cli_publish_sends_one_message_per_gateway_hour(
+    mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from collector.cli import main
+    from gateway_firmware.wire import DEVICE_INFO_FILTER, READINGS_FILTER, decode_batch
+
+    received: list[tuple[str, bytes, bool]] = []
+    subscribed = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sim-cli-sub")
+    sub.on_message = lambda c, u, m: received.append((m.topic, m.payload, m.retain))
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe([(READINGS_FILTER, 1), (DEVICE_INFO_FILTER, 1)])
+    sub.loop_start()
+    try:
+        assert subscribed.wait(5)
+        code = main(
+            [
+                "simulate", "--publish", "--mqtt-port", str(mosquitto.port), "--sites", "2",
+                "--days", "1", "--start", "2026-06-01", "--interval", "900", "--no-faults",
+            ]
+        )  # fmt: skip
+        assert code == 0
+        deadline = threading.Event()
+        for _ in range(100):
+            if len(received) >= 2 + 48:
+                break
+            deadline.wait(0.05)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    readings = [(t, p) for t, p, _ in received if t.endswith("/readings")]
+    infos = [t for t, _, _ in received if t.endswith("/info")]
+    assert len(infos) == 2
+    assert len(readings) == 2 * 24
+    for topic, payload in readings:
+        batch = decode_batch(payload, topic_gateway_id=topic.split("/")[2])
+        assert len(batch.readings) == 4 and batch.rejected == ()
+    assert "published 48 batches (192 readings)" in capsys.readouterr().out
