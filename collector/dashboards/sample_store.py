@@ -39,12 +39,15 @@ def _finding(fleet: Fleet, device_id: str, kind: FaultKind, start: datetime, now
     )
 
 
-def fill_alerts(sessions: sessionmaker[Session], fleet: Fleet, now: datetime) -> None:
-    """Three detector runs: an alert that opened and resolved last week, and two open now
-    (one critical, one warning) on the first two devices in service."""
+def fill_alerts(
+    sessions: sessionmaker[Session], fleet: Fleet, now: datetime, *, fault_device: str | None = None
+) -> None:
+    """Three detector runs: an alert that opened and resolved last week, and two open now: a
+    critical fault state on ``fault_device`` (default: the last device in service) and a
+    warning on the first device in service."""
     service = AlertService(sessions)
-    in_service = [d.device_id for d in fleet.devices if d.removed_on is None][:2]
-    first, second = in_service[0], in_service[-1]
+    in_service = [d.device_id for d in fleet.devices if d.removed_on is None]
+    first, second = in_service[0], fault_device or in_service[-1]
     kinds = [FaultKind.DEVICE_OFFLINE, FaultKind.FAULT_STATE, FaultKind.UNDERPERFORMANCE]
     week_ago = now - timedelta(days=7)
     service.apply(

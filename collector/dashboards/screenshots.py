@@ -16,6 +16,7 @@ import logging
 import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+from sqlalchemy import Engine, text
 
 from collector.dashboards.generate import load_committed
-from collector.dashboards.panel_queries import PanelQuery, panel_queries, panels
+from collector.dashboards.panel_queries import PanelQuery, panel_queries, panels, sql_targets
 from collector.dashboards.panels import STATE_COLOURS
 from collector.influx import InfluxClient, InfluxError, Point, Series
 
@@ -47,6 +49,15 @@ _COLOURS = {
     "purple": "#a352cc",
 }
 _ROW_PX = 30
+#: Cell colours of mapped texts: inverter states, alert severities, gateway status.
+_TEXT_COLOURS = {
+    **STATE_COLOURS,
+    "critical": "red",
+    "warning": "orange",
+    "info": "light-blue",
+    "online": "green",
+    "offline": "red",
+}
 
 
 def _colour(name: str) -> str:
@@ -99,6 +110,35 @@ def _run(influx: InfluxClient, q: PanelQuery) -> list[Series]:
         return []
 
 
+def _run_sql(store: Engine | None, q: PanelQuery) -> list[Series]:
+    """Rows of a SQL target as series: a table is one series; a time series (columns time,
+    metric, value) one series per metric, time in ms like InfluxDB's answers."""
+    if store is None:
+        return []
+    with store.connect() as connection:
+        result = connection.execute(text(q.query))
+        columns = tuple(result.keys())
+        rows = [tuple(_plain(v) for v in row) for row in result]
+    if q.result_format != "time_series":
+        return [Series(q.panel_title, columns, tuple(rows))]
+    by_metric: dict[str, list[tuple[Any, ...]]] = {}
+    t, m, v = columns.index("time"), columns.index("metric"), columns.index("value")
+    for row in rows:
+        by_metric.setdefault(str(row[m]), []).append((float(row[t]) * 1000, row[v]))
+    return [
+        Series(metric, ("time", "value"), tuple(values), {"metric": metric})
+        for metric, values in by_metric.items()
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return value
+
+
 def _times(series: Series) -> list[datetime]:
     return [datetime.fromtimestamp(row[0] / 1000, tz=UTC) for row in series.values]
 
@@ -110,7 +150,7 @@ def _draw_stat(
     value: float | str | None = None
     for _q, series in results:
         for s in series:
-            values = [row[1] for row in s.values if row[1] is not None]
+            values = [row[-1] for row in s.values if row[-1] is not None]
             if values:
                 value = values[-1]
     if value is None and defaults.get("noValue") is not None:
@@ -246,7 +286,15 @@ def _table_rows(
         for column, header in zip(columns, headers, strict=True):
             value = row.get(column)
             props = {p["id"]: p["value"] for p in overrides.get(header, overrides.get(column, []))}
-            if column.startswith("time") and isinstance(value, (int, float)):
+            unit = str(props.get("unit", "none"))
+            mapped = {}
+            for mapping in props.get("mappings") or []:
+                mapped.update(_as_json(mapping).get("options", {}))
+            if str(value) in mapped:
+                value = _as_json(mapped[str(value)]).get("text", value)
+            elif (column.startswith("time") or unit.startswith("dateTime")) and isinstance(
+                value, (int, float)
+            ):
                 value = datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%d-%m %H:%M")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = _format(
@@ -259,6 +307,13 @@ def _table_rows(
         for c, h in zip(columns, headers, strict=True)
     ]
     return headers, body
+
+
+def _as_json(value: Any) -> dict[str, Any]:
+    """SDK objects (ValueMap, ValueMappingResult) or plain JSON as a dict."""
+    to_json = getattr(value, "to_json", None)
+    data: dict[str, Any] = to_json() if callable(to_json) else dict(value)
+    return data
 
 
 def _draw_table(
@@ -278,8 +333,8 @@ def _draw_table(
         if r == 0:
             cell.set_facecolor("#eef2f7")
         text = cell.get_text().get_text()
-        if text in STATE_COLOURS:
-            cell.set_facecolor(_colour(STATE_COLOURS[text]))
+        if text in _TEXT_COLOURS:
+            cell.set_facecolor(_colour(_TEXT_COLOURS[text]))
 
 
 def _draw_bargauge(
@@ -338,6 +393,14 @@ def _draw_state_timeline(
     ax.tick_params(labelsize=6)
 
 
+def _title(panel: Mapping[str, Any], chosen: Mapping[str, tuple[str, ...] | None] | None) -> str:
+    """The panel title with variables replaced, as Grafana shows it."""
+    title = str(panel.get("title", ""))
+    for name, values in (chosen or {}).items():
+        title = title.replace(f"${name}", ", ".join(values) if values else "All")
+    return title
+
+
 def _num(moment: datetime) -> float:
     """Matplotlib's date number of an instant."""
     return float(mdates.date2num(moment))  # type: ignore[no-untyped-call]
@@ -363,8 +426,9 @@ def render_dashboard(
     *,
     now: datetime,
     chosen: Mapping[str, tuple[str, ...] | None] | None = None,
+    store: Engine | None = None,
 ) -> Path:
-    """Draw one dashboard to a PNG file."""
+    """Draw one dashboard to a PNG file; SQL panels read ``store`` (none: drawn empty)."""
     queries = panel_queries(dashboard, now=now, chosen=chosen)
     by_panel: dict[int, list[tuple[PanelQuery, list[Series]]]] = {}
     for q in queries:
@@ -375,6 +439,9 @@ def render_dashboard(
                 for p in panel_queries(dashboard, now=datetime.now(UTC), chosen=chosen)
                 if p.panel_id == q.panel_id and p.ref_id == q.ref_id
             )
+        if q.language == "sql":
+            by_panel.setdefault(q.panel_id, []).append((q, _run_sql(store, q)))
+            continue
         by_panel.setdefault(q.panel_id, []).append((q, _run(influx, live)))
     all_panels = list(panels(dashboard))
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in all_panels)
@@ -403,7 +470,7 @@ def render_dashboard(
             frame.set_xticks([])
             frame.set_yticks([])
             frame.set_facecolor("white")
-            frame.set_title(panel.get("title", ""), fontsize=8, loc="left")
+            frame.set_title(_title(panel, chosen), fontsize=8, loc="left")
             pad_y = 0.22 if kind == "state-timeline" else 0.1
             ax = fig.add_axes(
                 (
@@ -415,7 +482,7 @@ def render_dashboard(
             )
         else:
             ax = fig.add_axes(box)
-            ax.set_title(panel.get("title", ""), fontsize=8, loc="left")
+            ax.set_title(_title(panel, chosen), fontsize=8, loc="left")
         results = by_panel.get(int(panel.get("id", 0)), [])
         if kind == "stat":
             _draw_stat(ax, panel, results)
@@ -442,18 +509,28 @@ def render_all(
     now: datetime | None = None,
     chosen: Mapping[str, Mapping[str, tuple[str, ...] | None]] | None = None,
     device: str | None = None,
+    store: Engine | None = None,
 ) -> list[Path]:
-    """Draw every committed dashboard into ``out/dashboard-<name>.png``."""
+    """Draw every committed dashboard into ``out/dashboard-<name>.png``; the dashboards on the
+    relational store only when ``store`` is given."""
     moment = now or datetime.now(UTC)
     written: list[Path] = []
     for name, dashboard in load_committed().items():
+        uses_store = any(True for p in panels(dashboard) for _t in sql_targets(p))
+        if uses_store and store is None:
+            continue
         picks: dict[str, tuple[str, ...] | None] = dict((chosen or {}).get(name, {}))
         if name == "inverter-detail" and "device" not in picks:
             first = device or _first_device(influx)
             picks["device"] = (first,)
         written.append(
             render_dashboard(
-                dashboard, influx, out / f"dashboard-{name}.png", now=moment, chosen=picks
+                dashboard,
+                influx,
+                out / f"dashboard-{name}.png",
+                now=moment,
+                chosen=picks,
+                store=store,
             )
         )
     return written
@@ -470,12 +547,15 @@ def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[P
     """Private InfluxDB + simulated fleet (with its faults) + daily_yield, then every picture."""
     from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
     from collector.dashboards.monitored_influxd import MonitoredInfluxd
+    from collector.dashboards.sample_store import fill_alerts, fill_settlement
     from collector.points import reading_points
     from collector.schema import backfill_rollups, init_database
     from collector.simulator.engine import Simulation
     from collector.simulator.fleet import generate_fleet
     from collector.simulator.fleet_export import to_registry_fleet
     from collector.simulator.readings import chunk_reading
+    from collector.store.db import session_factory
+    from collector.store.testing import temporary_database
 
     now = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
     fleet = generate_fleet(n_sites=sites, seed=seed)
@@ -504,10 +584,15 @@ def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[P
         write_daily_yields(influx, registry, local_days(today - timedelta(days=days - 1), today))
         server.wait_for_statistics()
         faulty = fleet.sites[-1]  # in fault state since the morning (see _demo_faults)
-        chosen = {
+        chosen: dict[str, Mapping[str, tuple[str, ...] | None]] = {
             "inverter-detail": {"gateway": (faulty.gateway_id,), "device": (faulty.device_id,)},
+            "alerts-ledger": {"period": ("2026-05",)},
         }
-        return render_all(influx, out, now=now, chosen=chosen)
+        with temporary_database("postgresql") as store:
+            sessions = session_factory(store)
+            fill_alerts(sessions, registry, now, fault_device=faulty.device_id)
+            fill_settlement(sessions, influx, registry, "2026-05", now)
+            return render_all(influx, out, now=now, chosen=chosen, store=store)
 
 
 def _gateway_points(

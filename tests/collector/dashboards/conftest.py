@@ -8,14 +8,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
 from collector.dashboards.monitored_influxd import MonitoredInfluxd
 from collector.dashboards.sample_data import SampleOptions, write_sample
+from collector.dashboards.sample_store import fill_alerts, fill_settlement
 from collector.devservices import Influxd
 from collector.influx import InfluxClient
 from collector.registry.fleet_file import Fleet, load_fleet_file
 from collector.schema import backfill_rollups, init_database
+from collector.store.db import session_factory
+from collector.store.testing import DatabaseUnavailableError, temporary_database
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A summer noon: every panel has something to show (production, a fault, flags).
@@ -51,3 +55,15 @@ def filled(monitored_influxd: Influxd, fleet: Fleet) -> Iterator[InfluxClient]:
     write_daily_yields(client, fleet, local_days(today - timedelta(days=3), today))
     yield client
     client.query(f'DROP DATABASE "{client.database}"', database="", epoch=None)
+
+
+@pytest.fixture(scope="session")
+def store(filled: InfluxClient, fleet: Fleet) -> Iterator[Engine]:
+    try:
+        with temporary_database("postgresql") as engine:
+            sessions = session_factory(engine)
+            fill_alerts(sessions, fleet, NOW, fault_device="inv-s002")
+            fill_settlement(sessions, filled, fleet, "2026-06", NOW)
+            yield engine
+    except DatabaseUnavailableError as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(f"the local PostgreSQL is part of the test setup: {exc}")

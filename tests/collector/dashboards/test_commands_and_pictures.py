@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from matplotlib import image
+from sqlalchemy import Engine
 
 from collector.cli import main
 from collector.dashboards import generate
@@ -46,9 +47,14 @@ def test_daily_yield_command_writes_one_day(filled: InfluxClient) -> None:
 
 
 @pytest.mark.slow
-def test_pictures_are_drawn_for_every_dashboard(filled: InfluxClient, tmp_path: Path) -> None:
-    chosen = {"inverter-detail": {"gateway": ("gw-s002",), "device": ("inv-s002",)}}
-    paths = render_all(filled, tmp_path, now=NOW, chosen=chosen)
+def test_pictures_are_drawn_for_every_dashboard(
+    filled: InfluxClient, store: Engine, tmp_path: Path
+) -> None:
+    chosen = {
+        "inverter-detail": {"gateway": ("gw-s002",), "device": ("inv-s002",)},
+        "alerts-ledger": {"period": ("2026-06",)},
+    }
+    paths = render_all(filled, tmp_path, now=NOW, chosen=chosen, store=store)
     assert sorted(p.name for p in paths) == sorted(
         f"dashboard-{name}.png" for name in generate.load_committed()
     )

@@ -8,35 +8,16 @@ committed dashboard runs with Grafana's SQL macros replaced.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, text
 
 from collector.dashboards.generate import load_committed
 from collector.dashboards.panel_queries import panel_queries, variable_queries
-from collector.dashboards.sample_store import fill_alerts, fill_settlement
-from collector.influx import InfluxClient
-from collector.registry.fleet_file import Fleet
-from collector.store.db import session_factory
-from collector.store.testing import DatabaseUnavailableError, temporary_database
 
 from .conftest import NOW
 
 DASHBOARD = load_committed()["alerts-ledger"]
-
-
-@pytest.fixture(scope="module")
-def store(filled: InfluxClient, fleet: Fleet) -> Iterator[Engine]:
-    try:
-        with temporary_database("postgresql") as engine:
-            sessions = session_factory(engine)
-            fill_alerts(sessions, fleet, NOW)
-            fill_settlement(sessions, filled, fleet, "2026-06", NOW)
-            yield engine
-    except DatabaseUnavailableError as exc:  # pragma: no cover - depends on the machine
-        pytest.fail(f"the local PostgreSQL is part of the test setup: {exc}")
 
 
 def _rows(engine: Engine, sql: str) -> tuple[list[str], list[tuple[object, ...]]]:
