@@ -30,6 +30,7 @@ MODEL_MODULES = (
     "collector.store.models",
     "collector.store.ledger_models",
     "collector.store.alert_models",
+    "collector.store.portal_models",
 )
 
 
