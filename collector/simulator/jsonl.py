@@ -271,10 +271,16 @@ class Lines:
     """Formatted batches: ``data`` holds one JSON line per batch."""
 
     data: bytes
-    #: Site index and send time of each line, in order.
+    #: Site index, send time and number of readings of each line, in order.
     line_site: IntArray
     line_sent_at_s: IntArray
-    readings: int = 0
+    line_readings: IntArray
+    #: True for lines a gateway's spool replays after an outage (released late).
+    replayed: bool = False
+
+    @property
+    def readings(self) -> int:
+        return int(self.line_readings.sum())
 
     def split(self) -> list[bytes]:
         """The lines without their newline."""
@@ -304,7 +310,8 @@ def format_rows(
     """
     n = len(rows_t)
     if n == 0:
-        return Lines(b"", np.zeros(0, np.int64), np.zeros(0, np.int64))
+        empty = np.zeros(0, np.int64)
+        return Lines(b"", empty, empty, empty)
     t = np.ascontiguousarray(rows_t, dtype=np.int64)
     s = np.ascontiguousarray(rows_s, dtype=np.int64)
     seq = chunk.seq[t, s]
@@ -361,7 +368,9 @@ def format_rows(
         chunk.flags,
         chunk.raw,
     )
-    return Lines(buf[:used].tobytes(), s[first], sent[first], readings=n)
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, n))
+    return Lines(buf[:used].tobytes(), s[first], sent[first], counts)
 
 
 _BUFFERS: list[Bytes2D] = []

@@ -68,7 +68,7 @@ def stream_lines(
     """
     gateways = [s.gateway_id for s in sim.fleet.sites]
     devices = [s.device_id for s in sim.fleet.sites]
-    held: list[tuple[int, int, bytes]] = []  # (sent_at, site, line)
+    held: list[tuple[int, int, bytes, int]] = []  # (sent_at, site, line, readings)
     for chunk in sim.chunks():
         if on_chunk is not None:
             on_chunk(chunk)
@@ -80,10 +80,14 @@ def stream_lines(
         late = chunk.sent_at_s[t, s] > horizon
         if late.any():
             later = format_rows(chunk, t[late], s[late], gateways, devices)
-            for line, site, sent in zip(
-                later.split(), later.line_site, later.line_sent_at_s, strict=True
+            for line, site, sent, count in zip(
+                later.split(),
+                later.line_site,
+                later.line_sent_at_s,
+                later.line_readings,
+                strict=True,
             ):
-                held.append((int(sent), int(site), line + b"\n"))
+                held.append((int(sent), int(site), line + b"\n", int(count)))
             t, s = t[~late], s[~late]
         yield format_rows(chunk, t, s, gateways, devices)
         due = [h for h in held if h[0] <= horizon]
@@ -94,13 +98,13 @@ def stream_lines(
         yield _held_lines(sorted(held))
 
 
-def _held_lines(items: list[tuple[int, int, bytes]]) -> Lines:
-    data = b"".join(line for _, _, line in items)
+def _held_lines(items: list[tuple[int, int, bytes, int]]) -> Lines:
     return Lines(
-        data,
-        np.array([site for _, site, _ in items], dtype=np.int64),
-        np.array([sent for sent, _, _ in items], dtype=np.int64),
-        readings=-1,
+        b"".join(item[2] for item in items),
+        np.array([item[1] for item in items], dtype=np.int64),
+        np.array([item[0] for item in items], dtype=np.int64),
+        np.array([item[3] for item in items], dtype=np.int64),
+        replayed=True,
     )
 
 
@@ -138,7 +142,7 @@ def write_run(
             handle.write(lines.data)
             totals.lines += len(lines.line_site)
             totals.bytes += len(lines.data)
-            if progress is not None and lines.readings >= 0:
+            if progress is not None and not lines.replayed:
                 progress(steps_done / sim.n_steps, totals.readings, f"{totals.lines} batches")
     write_ground_truth(sim.faults.faults, out_dir / "ground_truth.csv")
     write_fleet_file(sim.fleet, out_dir / "fleet.yaml", sim.reset_log)

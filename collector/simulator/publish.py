@@ -154,8 +154,7 @@ def publish_lines(
                 publisher.publish(readings_topic(gateway_ids[int(site)]), line)
                 totals.messages += 1
                 totals.bytes += len(line)
-            if block.readings > 0:
-                totals.readings += block.readings
+            totals.readings += block.readings
             if progress is not None and total_readings:
                 totals.seconds = time.perf_counter() - started
                 progress(

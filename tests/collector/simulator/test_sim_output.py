@@ -53,7 +53,9 @@ def test_every_line_decodes_to_exactly_the_simulated_readings() -> None:
     assert {f.type for f in faults.faults} == set(FAULT_TYPES)
     sim = Simulation(fleet, START, end, 300, faults)
     chunks: list[Chunk] = []
-    lines = [line for block in stream_lines(sim, chunks.append) for line in block.split()]
+    blocks = list(stream_lines(sim, chunks.append))
+    lines = [line for block in blocks for line in block.split()]
+    assert any(block.replayed for block in blocks)
     expected = {}
     for chunk in chunks:
         for t, s in zip(*np.nonzero(chunk.present), strict=True):
@@ -80,6 +82,7 @@ def test_every_line_decodes_to_exactly_the_simulated_readings() -> None:
             out_of_order += 1
         previous_sent = batch.sent_at
     assert got == expected
+    assert sum(block.readings for block in blocks) == len(expected)
     assert flags >= {
         ReadingFlag.SENTINEL,
         ReadingFlag.COUNTER_JUMP,
