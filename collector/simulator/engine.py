@@ -423,6 +423,10 @@ class Simulation:
                 raw[i, s] = self.raw_on_sentinel[s]
             elif kind == "spike_65535":
                 reported_power[i, s] = 65535.0
+            elif kind == "garbage":
+                ac_voltage[i, s] = 6553.5
+                grid_frequency[i, s] = 655.35
+                cabinet[i, s] = -3276.8
             elif kind == "counter_spike":
                 reported_counter[i, s] = reported_counter[i, s] * 100.0
                 flags[i, s] |= FLAG_COUNTER_JUMP

@@ -22,7 +22,8 @@ Types and what the simulator does during ``[start, end)``:
     One reading is garbage: ``kind`` is ``sentinel`` (NaN/0xFFFF, which the gateway leaves out
     and flags), ``spike_65535`` (power reads 65535 W), or ``counter_spike`` (the counter reads
     100 times too high; the gateway flags ``counter_jump`` and the next reading
-    ``counter_backwards``).
+    ``counter_backwards``), or ``garbage`` (voltage, frequency and temperature read as
+    all-ones registers: 6553.5 V, 655.35 Hz, -3276.8 °C, which no sentinel rule catches).
 ``counter_reset``
     The inverter is replaced; from ``start`` the same device id reports a new counter that
     starts near 0 (``end`` equals ``start``).
@@ -74,7 +75,7 @@ FAULT_EVENTS: tuple[tuple[int, str], ...] = (
     (10, "ac_over_voltage"),
     (12, "blown_string_fuse"),
 )
-GLITCH_KINDS: tuple[str, ...] = ("sentinel", "spike_65535", "counter_spike")
+GLITCH_KINDS: tuple[str, ...] = ("sentinel", "spike_65535", "counter_spike", "garbage")
 GROUND_TRUTH_COLUMNS = ("site_id", "device_id", "gateway_id", "type", "start", "end", "detail")
 
 

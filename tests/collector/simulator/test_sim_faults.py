@@ -132,7 +132,7 @@ def test_frozen_values_repeat_and_counter_catches_up(fleet: Fleet) -> None:
     assert jump == pytest.approx(chunk.energy_wh[first : after + 1, 3].sum(), abs=100.0)
 
 
-@pytest.mark.parametrize("kind", ["sentinel", "spike_65535", "counter_spike"])
+@pytest.mark.parametrize("kind", ["sentinel", "spike_65535", "counter_spike", "garbage"])
 def test_comms_glitch(fleet: Fleet, kind: str) -> None:
     f = _fault(fleet, 4, "comms_glitch", _at(10), _at(10) + timedelta(minutes=5), kind=kind)
     chunk, _ = _run(fleet, [f])
@@ -142,6 +142,11 @@ def test_comms_glitch(fleet: Fleet, kind: str) -> None:
         assert chunk.flags[i, 4] & FLAG_SENTINEL
     elif kind == "spike_65535":
         assert chunk.ac_power_w[i, 4] == 65535.0
+    elif kind == "garbage":
+        assert chunk.ac_voltage_v[i, 4] == 6553.5
+        assert chunk.grid_frequency_hz[i, 4] == 655.35
+        assert chunk.cabinet_temp_c[i, 4] == -3276.8
+        assert chunk.ac_voltage_v[i - 1, 4] < 260.0
     else:
         assert chunk.ac_energy_wh[i, 4] == pytest.approx(
             100 * chunk.ac_energy_wh[i - 1, 4], rel=0.01
