@@ -33,6 +33,9 @@ class PeerParams:
         How many past days the site's normal is learned from [days].
     min_learn_days
         Fewer healthy days than this: no judgement yet (a new site) [days].
+    learn_gap_days
+        Leave out the most recent days when learning, so a slow decline (soiling) stands out
+        against an older normal instead of being learned along [days].
     tolerance
         Alarm when the day's ratio is below ``1 - tolerance`` of the site's normal.
     severe_tolerance
@@ -47,6 +50,7 @@ class PeerParams:
     min_peers: int = 5
     learn_days: int = 45
     min_learn_days: int = 10
+    learn_gap_days: int = 0
     tolerance: float = 0.25
     severe_tolerance: float = 0.45
     persist_days: int = 2
@@ -175,17 +179,22 @@ def detect_underperformance(daily: FleetDaily, params: PeerParams | None = None)
     state = np.zeros(d, dtype=bool)
     healthy = np.zeros((d, n), dtype=bool)
     for j in range(n):
-        lo = max(0, j - p.learn_days)
         for i in range(d):
             if not np.isfinite(ratio[i, j]):
                 continue
-            past = healthy[i, lo:j] & np.isfinite(ratio[i, lo:j])
+            # learn from the days before the gap; a young site learns from all it has
+            hi = j - p.learn_gap_days
+            lo = max(0, hi - p.learn_days)
+            past = healthy[i, lo:hi] & np.isfinite(ratio[i, lo:hi]) if hi > 0 else np.zeros(0, bool)
+            if past.sum() < p.min_learn_days:
+                hi, lo = j, max(0, j - p.learn_days)
+                past = healthy[i, lo:hi] & np.isfinite(ratio[i, lo:hi])
             if past.sum() < p.min_learn_days:
                 healthy[i, j] = True  # still learning: take the day as normal
                 continue
-            features = np.column_stack([x[i, lo:j], elevation[lo:j]])[past]
+            features = np.column_stack([x[i, lo:hi], elevation[lo:hi]])[past]
             normal[i, j] = _expected_ratio(
-                ratio[i, lo:j][past], features, np.array([x[i, j], elevation[j]])
+                ratio[i, lo:hi][past], features, np.array([x[i, j], elevation[j]])
             )
             if normal[i, j] <= 0:
                 continue
