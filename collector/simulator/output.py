@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,13 +139,23 @@ def write_run(
         totals.readings += int(chunk.present.sum())
         steps_done += len(chunk.epoch_s)
 
-    with (out_dir / "readings.jsonl").open("wb") as handle:
+    # The file is written by a second thread (writes release the GIL) while the next chunk is
+    # simulated and formatted; at most two blocks wait, so memory stays bounded.
+    with (
+        (out_dir / "readings.jsonl").open("wb") as handle,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-writer") as writer,
+    ):
+        pending: deque[Future[int]] = deque()
         for lines in stream_lines(sim, on_chunk=count):
-            handle.write(lines.data)
+            pending.append(writer.submit(handle.write, lines.data))
+            while len(pending) > 2:
+                pending.popleft().result()
             totals.lines += len(lines.line_site)
             totals.bytes += len(lines.data)
             if progress is not None and not lines.replayed:
                 progress(steps_done / sim.n_steps, totals.readings, f"{totals.lines} batches")
+        for future in pending:
+            future.result()
     write_ground_truth(sim.faults.faults, out_dir / "ground_truth.csv")
     write_fleet_file(sim.fleet, out_dir / "fleet.yaml", sim.reset_log)
     totals.seconds = time.perf_counter() - started
