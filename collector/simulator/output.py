@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -171,6 +171,8 @@ def write_run(
         "batches": totals.lines,
         "bytes": totals.bytes,
         "faults": len(sim.faults),
+        "faults_by_type": dict(Counter(f.type for f in sim.faults.faults)),
+        "counter_resets": len(sim.reset_log),
         "seconds": round(totals.seconds, 2),
         "fleet_energy_kwh": round(float(totals.energy_wh.sum()) / 1000.0, 1),
         "fleet_specific_yield_kwh_per_kwp": round(
