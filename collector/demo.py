@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         grid_now = now - timedelta(seconds=now.timestamp() % args.interval)
         history_sim = None
         if args.backfill_days > 0:
-            history_sim = _backfill(fleet, grid_now, args, mqtt_host, mqtt_port, collector)
+            history_sim = _backfill(fleet, grid_now, args, mqtt_host, mqtt_port, collector, stop)
         if stop.is_set():
             return _report(influx, collector)
 
@@ -163,6 +163,7 @@ def _backfill(
     mqtt_host: str,
     mqtt_port: int,
     collector: Collector,
+    stop: threading.Event,
 ) -> Simulation:
     start = (end - timedelta(days=args.backfill_days)).replace(hour=0, minute=0, second=0)
     print(
@@ -178,12 +179,29 @@ def _backfill(
         progress=_print_progress(collector),
         total_readings=sim.n_steps * len(fleet),
     )
-    collector.wait_idle(timeout_s=120, quiet_s=1.0)
+    _wait_stored(collector, totals.readings, stop)
     print(
-        f"  backfill: {totals.readings:,} readings in {totals.messages:,} messages, "
-        f"{totals.seconds:.0f} s; collector stored {collector.stats.readings_stored:,}"
+        f"  backfill: {totals.readings:,} readings published in {totals.messages:,} messages "
+        f"({totals.seconds:.0f} s); collector stored {collector.stats.readings_stored:,}"
     )
     return sim
+
+
+def _wait_stored(collector: Collector, published: int, stop: threading.Event) -> None:
+    """Show the collector catching up until it has handled every published reading."""
+    started = time.monotonic()
+    while not stop.is_set():
+        handled = collector.stats.readings_stored + sum(collector.stats.rejected_readings.values())
+        print(
+            f"\r  collector stored {handled:,}/{published:,} readings "
+            f"({handled / max(published, 1):.0%}), {time.monotonic() - started:.0f} s   ",
+            end="",
+            flush=True,
+        )
+        # Done when every reading is handled, or nothing more arrives (some were refused).
+        if handled >= published or collector.wait_idle(timeout_s=2.0, quiet_s=3.0):
+            break
+    print()
 
 
 def _print_progress(collector: Collector) -> Progress:
