@@ -1,0 +1,139 @@
+"""The portal's FastAPI application: member pages, operator pages and the ``/api/v1`` API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from collector.influx import InfluxClient
+from collector.portal import api, routes_auth, routes_pages
+from collector.portal.accounts import AccountService
+from collector.portal.config import PortalConfig
+from collector.portal.i18n import translate
+from collector.portal.web import (
+    TEMPLATES_DIR,
+    CsrfFailed,
+    Forbidden,
+    LoginRequired,
+    NotFound,
+    Portal,
+    language_of,
+    portal_of,
+    redirect,
+    render,
+)
+from collector.store.db import make_engine, session_factory
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> FastAPI:
+    """The portal for ``config``; the store must be migrated (``zonnewijk db migrate``)."""
+    engine = make_engine(config.database_url)
+    sessions = session_factory(engine)
+    app = FastAPI(
+        title="Zonnewijk portal API",
+        version="1",
+        description=(
+            "Fleet, devices, aggregated readings, alerts and settlement runs of the Zonnewijk "
+            "solar cooperative. Operators authenticate with a bearer token "
+            "(`zonnewijk tokens create`); a member's session cookie sees only the member's "
+            "own devices."
+        ),
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.portal = Portal(
+        config=config,
+        sessions=sessions,
+        influx=influx
+        or InfluxClient(
+            config.influx_url,
+            config.influx_db,
+            username=config.influx_username,
+            password=config.influx_password,
+        ),
+        accounts=AccountService(sessions),
+        templates=templates,
+        rejects={},
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(routes_auth.router)
+    app.include_router(routes_pages.router)
+    app.include_router(api.router)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # Invitation and reset tokens live in URLs: never send them on as a referrer.
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.url.scheme == "https" or config.secure_cookies:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _exc: LoginRequired) -> Response:
+        portal_of(request).count_reject("login_required")
+        return redirect("/login")
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, _exc: Forbidden) -> Response:
+        portal_of(request).count_reject("forbidden")
+        return render(
+            request,
+            "message.html",
+            {"message": translate("error.forbidden", language_of(request))},
+            status_code=403,
+        )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, _exc: NotFound) -> Response:
+        portal_of(request).count_reject("not_found")
+        return render(
+            request,
+            "message.html",
+            {"message": translate("error.not_found", language_of(request))},
+            status_code=404,
+        )
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
+        portal_of(request).count_reject("csrf")
+        return render(
+            request,
+            "message.html",
+            {"message": translate("error.csrf", language_of(request))},
+            status_code=403,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or exc.status_code != 404:
+            from fastapi.exception_handlers import http_exception_handler
+
+            return await http_exception_handler(request, exc)
+        return render(
+            request,
+            "message.html",
+            {"message": translate("error.not_found", language_of(request))},
+            status_code=404,
+        )
+
+    return app
