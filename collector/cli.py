@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.dashboards.commands",
     "collector.settlement.commands",
     "collector.faults.commands",
+    "collector.portal.commands",
 )
 
 
