@@ -15,6 +15,7 @@ import json
 import logging
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +50,8 @@ _COLOURS = {
     "purple": "#a352cc",
 }
 _ROW_PX = 30
+#: The instant the pictures show: a summer noon.
+DEMO_NOW = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
 #: Cell colours of mapped texts: inverter states, alert severities, gateway status.
 _TEXT_COLOURS = {
     **STATE_COLOURS,
@@ -543,56 +546,94 @@ def _first_device(influx: InfluxClient) -> str:
     return str(rows[0]["value"])
 
 
-def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[Path]:
-    """Private InfluxDB + simulated fleet (with its faults) + daily_yield, then every picture."""
+@dataclass(frozen=True)
+class SimulatedFleet:
+    """What :func:`fill_simulated` wrote: the simulator's fleet and its registry view."""
+
+    fleet: Any
+    registry: Any
+    start: datetime
+    now: datetime
+
+
+def fill_simulated(
+    influx: InfluxClient,
+    *,
+    sites: int = 12,
+    days: int = 35,
+    seed: int = 3,
+    now: datetime = DEMO_NOW,
+    interval_s: int = 300,
+    progress: bool = False,
+) -> SimulatedFleet:
+    """Fill a database the way production fills it: schema (``zonnewijk db init``), readings of
+    the simulated fleet with its faults (through the collector's point mapping), the
+    collector's gateway points, rollups and ``daily_yield``."""
     from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
-    from collector.dashboards.monitored_influxd import MonitoredInfluxd
-    from collector.dashboards.sample_store import fill_alerts, fill_settlement
     from collector.points import reading_points
     from collector.schema import backfill_rollups, init_database
     from collector.simulator.engine import Simulation
     from collector.simulator.fleet import generate_fleet
     from collector.simulator.fleet_export import to_registry_fleet
     from collector.simulator.readings import chunk_reading
+
+    fleet = generate_fleet(n_sites=sites, seed=seed)
+    start = (now - timedelta(days=days)).replace(hour=0, minute=0)
+    init_database(influx)
+    faults = _demo_faults(fleet, start, now)
+    sent: dict[str, list[tuple[int, int]]] = {site.gateway_id: [] for site in fleet.sites}
+    simulation = Simulation(fleet, start, now + timedelta(minutes=5), interval_s, faults)
+    written = 0
+    for chunk in simulation.chunks():
+        points: list[Point] = []
+        for t in range(len(chunk.epoch_s)):
+            for s, site in enumerate(fleet.sites):
+                if chunk.present[t, s]:
+                    reading = chunk_reading(chunk, t, s, site.device_id)
+                    points.extend(reading_points(site.gateway_id, reading))
+                    sent[site.gateway_id].append(
+                        (int(chunk.epoch_s[t]), int(chunk.sent_at_s[t, s]))
+                    )
+            if len(points) >= 50_000:  # bounded memory for long runs
+                written += influx.write_points(points)
+                points = []
+        written += influx.write_points(points)
+        if progress:
+            print(f"  {written} points written, up to {_day(chunk.epoch_s[-1])}", flush=True)
+    influx.write_points(_gateway_points(sent, start, now))
+    backfill_rollups(influx, start, now + timedelta(minutes=5))
+    registry = to_registry_fleet(fleet)
+    today = today_local(now)
+    write_daily_yields(influx, registry, local_days(today - timedelta(days=days - 1), today))
+    return SimulatedFleet(fleet, registry, start, now)
+
+
+def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[Path]:
+    """Private InfluxDB and PostgreSQL schema filled from the simulator, then every picture."""
+    from collector.dashboards.monitored_influxd import MonitoredInfluxd
+    from collector.dashboards.sample_store import fill_alerts, fill_settlement
     from collector.store.db import session_factory
     from collector.store.testing import temporary_database
 
-    now = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
-    fleet = generate_fleet(n_sites=sites, seed=seed)
-    start = (now - timedelta(days=days)).replace(hour=0, minute=0)
     with MonitoredInfluxd.create() as server:
         assert isinstance(server, MonitoredInfluxd)
         influx = InfluxClient(server.url, "zonnewijk")
-        init_database(influx)
-        points: list[Point] = []
-        faults = _demo_faults(fleet, start, now)
-        sent: dict[str, list[tuple[int, int]]] = {site.gateway_id: [] for site in fleet.sites}
-        for chunk in Simulation(fleet, start, now + timedelta(minutes=5), 300, faults).chunks():
-            for t in range(len(chunk.epoch_s)):
-                for s, site in enumerate(fleet.sites):
-                    if chunk.present[t, s]:
-                        reading = chunk_reading(chunk, t, s, site.device_id)
-                        points.extend(reading_points(site.gateway_id, reading))
-                        sent[site.gateway_id].append(
-                            (int(chunk.epoch_s[t]), int(chunk.sent_at_s[t, s]))
-                        )
-        influx.write_points(points)
-        influx.write_points(_gateway_points(sent, start, now))
-        backfill_rollups(influx, start, now + timedelta(minutes=5))
-        registry = to_registry_fleet(fleet)
-        today = today_local(now)
-        write_daily_yields(influx, registry, local_days(today - timedelta(days=days - 1), today))
+        sim = fill_simulated(influx, sites=sites, days=days, seed=seed)
         server.wait_for_statistics()
-        faulty = fleet.sites[-1]  # in fault state since the morning (see _demo_faults)
+        faulty = sim.fleet.sites[-1]  # in fault state since the morning (see _demo_faults)
         chosen: dict[str, Mapping[str, tuple[str, ...] | None]] = {
             "inverter-detail": {"gateway": (faulty.gateway_id,), "device": (faulty.device_id,)},
             "alerts-ledger": {"period": ("2026-05",)},
         }
         with temporary_database("postgresql") as store:
             sessions = session_factory(store)
-            fill_alerts(sessions, registry, now, fault_device=faulty.device_id)
-            fill_settlement(sessions, influx, registry, "2026-05", now)
-            return render_all(influx, out, now=now, chosen=chosen, store=store)
+            fill_alerts(sessions, sim.registry, sim.now, fault_device=faulty.device_id)
+            fill_settlement(sessions, influx, sim.registry, "2026-05", sim.now)
+            return render_all(influx, out, now=sim.now, chosen=chosen, store=store)
+
+
+def _day(epoch_s: Any) -> str:
+    return f"{datetime.fromtimestamp(int(epoch_s), tz=UTC):%Y-%m-%d}"
 
 
 def _gateway_points(
