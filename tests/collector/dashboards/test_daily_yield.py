@@ -122,3 +122,36 @@ def test_written_daily_yield_matches_the_raw_counter_rise(
     for r in rows:
         # Counter rise since the last reading before midnight ≥ rise within the day.
         assert r["energy_kwh"] * 1000 == pytest.approx(raw[r["device"]], rel=0.02, abs=1.0)
+
+
+def test_daily_panels_bucket_local_days_across_dst(influx: InfluxClient) -> None:
+    """The fleet comparison's per-day query groups by Amsterdam days, also on the 23-hour day."""
+    from collector.dashboards.generate import load_committed
+    from collector.dashboards.panel_queries import panel_queries
+
+    days = [date(2026, 3, 28), date(2026, 3, 29), date(2026, 3, 30)]
+    for i, day in enumerate(days):
+        device_days = {
+            "inv-s001-b": DeviceDay("inv-s001-b", 0.0, 0.0, 4200.0 * (i + 1), 100),
+            "inv-s002": DeviceDay("inv-s002", 0.0, 0.0, 3600.0 * (i + 1), 100),
+        }
+        # inv-s001-b is installed in May 2026; pretend it was there (the test is about days).
+        fleet = FLEET.model_copy(
+            update={
+                "devices": tuple(
+                    d.model_copy(update={"installed_on": date(2025, 1, 1), "removed_on": None})
+                    for d in FLEET.devices
+                )
+            }
+        )
+        influx.write_points(daily_yield_points(fleet, day, device_days))
+    dashboard = load_committed()["fleet-comparison"]
+    now = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
+    query = next(
+        q for q in panel_queries(dashboard, now=now) if q.ref_id == "B" and "median" in q.query
+    )
+    series = influx.query(query.query)[0]
+    stamps = [datetime.fromtimestamp(row[0] / 1000, tz=UTC) for row in series[0].values]
+    assert stamps == [day_bounds_utc(d)[0] for d in days]
+    medians = [row[1] for row in series[0].values]
+    assert medians == pytest.approx([1.0, 2.0, 3.0])
