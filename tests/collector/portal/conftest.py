@@ -51,6 +51,11 @@ class PortalEnv:
     email_op: str
     now: datetime
     app: object
+    alert_a: int
+    alert_b: int
+    run_id: str
+    contract_a: str
+    contract_b: str
 
 
 class ThreadServer(uvicorn.Server):
@@ -124,6 +129,13 @@ def portal_env(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> It
     for account, password in ((a, PASSWORD_A), (b, PASSWORD_B), (op, PASSWORD_OP)):
         accounts.use_link(accounts.issue_link(account.account_id, "invite"), "invite", password)
     _, api_token = accounts.create_api_token("tests")
+    from .ledger_fixture import add_alert, add_run
+
+    alert_a = add_alert(sessions, "zw004-inv1")
+    alert_b = add_alert(sessions, "zw001-inv1", kind="device_offline")
+    run_id = add_run(
+        sessions, "2026-10", [("C0004", MEMBER_A, "zw004"), ("C0001", MEMBER_B, "zw001")]
+    )
     app = create_app(config)
     by_member = {MEMBER_A: "zw004-inv1", MEMBER_B: "zw001-inv1"}
     for url in serve(app):
@@ -141,6 +153,11 @@ def portal_env(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> It
             email_op=op.email,
             now=now,
             app=app,
+            alert_a=alert_a,
+            alert_b=alert_b,
+            run_id=run_id,
+            contract_a="C0004",
+            contract_b="C0001",
         )
     influx.query(f'DROP DATABASE "{influx.database}"', database="", epoch=None)
     engine.dispose()
