@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from collector.dashboards.generate import load_committed
 from collector.dashboards.monitored_influxd import MonitoredInfluxd
 from collector.dashboards.panel_queries import panel_queries
-from collector.dashboards.screenshots import DEMO_NOW, fill_simulated
+from collector.dashboards.simulated_data import DEMO_NOW, fill_simulated
 from collector.influx import InfluxClient
 
 

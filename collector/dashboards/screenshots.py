@@ -11,18 +11,15 @@ simulator (collector/simulator/), computes ``daily_yield`` and draws every dashb
 
 from __future__ import annotations
 
-import json
 import logging
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.dates as mdates
@@ -34,7 +31,7 @@ from sqlalchemy import Engine, text
 from collector.dashboards.generate import load_committed
 from collector.dashboards.panel_queries import PanelQuery, panel_queries, panels, sql_targets
 from collector.dashboards.panels import STATE_COLOURS
-from collector.influx import InfluxClient, InfluxError, Point, Series
+from collector.influx import InfluxClient, InfluxError, Series
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +47,6 @@ _COLOURS = {
     "purple": "#a352cc",
 }
 _ROW_PX = 30
-#: The instant the pictures show: a summer noon.
-DEMO_NOW = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
 #: Cell colours of mapped texts: inverter states, alert severities, gateway status.
 _TEXT_COLOURS = {
     **STATE_COLOURS,
@@ -546,72 +541,11 @@ def _first_device(influx: InfluxClient) -> str:
     return str(rows[0]["value"])
 
 
-@dataclass(frozen=True)
-class SimulatedFleet:
-    """What :func:`fill_simulated` wrote: the simulator's fleet and its registry view."""
-
-    fleet: Any
-    registry: Any
-    start: datetime
-    now: datetime
-
-
-def fill_simulated(
-    influx: InfluxClient,
-    *,
-    sites: int = 12,
-    days: int = 35,
-    seed: int = 3,
-    now: datetime = DEMO_NOW,
-    interval_s: int = 300,
-    progress: bool = False,
-) -> SimulatedFleet:
-    """Fill a database the way production fills it: schema (``zonnewijk db init``), readings of
-    the simulated fleet with its faults (through the collector's point mapping), the
-    collector's gateway points, rollups and ``daily_yield``."""
-    from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
-    from collector.points import reading_points
-    from collector.schema import backfill_rollups, init_database
-    from collector.simulator.engine import Simulation
-    from collector.simulator.fleet import generate_fleet
-    from collector.simulator.fleet_export import to_registry_fleet
-    from collector.simulator.readings import chunk_reading
-
-    fleet = generate_fleet(n_sites=sites, seed=seed)
-    start = (now - timedelta(days=days)).replace(hour=0, minute=0)
-    init_database(influx)
-    faults = _demo_faults(fleet, start, now)
-    sent: dict[str, list[tuple[int, int]]] = {site.gateway_id: [] for site in fleet.sites}
-    simulation = Simulation(fleet, start, now + timedelta(minutes=5), interval_s, faults)
-    written = 0
-    for chunk in simulation.chunks():
-        points: list[Point] = []
-        for t in range(len(chunk.epoch_s)):
-            for s, site in enumerate(fleet.sites):
-                if chunk.present[t, s]:
-                    reading = chunk_reading(chunk, t, s, site.device_id)
-                    points.extend(reading_points(site.gateway_id, reading))
-                    sent[site.gateway_id].append(
-                        (int(chunk.epoch_s[t]), int(chunk.sent_at_s[t, s]))
-                    )
-            if len(points) >= 50_000:  # bounded memory for long runs
-                written += influx.write_points(points)
-                points = []
-        written += influx.write_points(points)
-        if progress:
-            print(f"  {written} points written, up to {_day(chunk.epoch_s[-1])}", flush=True)
-    influx.write_points(_gateway_points(sent, start, now))
-    backfill_rollups(influx, start, now + timedelta(minutes=5))
-    registry = to_registry_fleet(fleet)
-    today = today_local(now)
-    write_daily_yields(influx, registry, local_days(today - timedelta(days=days - 1), today))
-    return SimulatedFleet(fleet, registry, start, now)
-
-
 def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[Path]:
     """Private InfluxDB and PostgreSQL schema filled from the simulator, then every picture."""
     from collector.dashboards.monitored_influxd import MonitoredInfluxd
     from collector.dashboards.sample_store import fill_alerts, fill_settlement
+    from collector.dashboards.simulated_data import fill_simulated
     from collector.store.db import session_factory
     from collector.store.testing import temporary_database
 
@@ -630,81 +564,3 @@ def demo(out: Path, *, sites: int = 12, days: int = 35, seed: int = 3) -> list[P
             fill_alerts(sessions, sim.registry, sim.now, fault_device=faulty.device_id)
             fill_settlement(sessions, influx, sim.registry, "2026-05", sim.now)
             return render_all(influx, out, now=sim.now, chosen=chosen, store=store)
-
-
-def _day(epoch_s: Any) -> str:
-    return f"{datetime.fromtimestamp(int(epoch_s), tz=UTC):%Y-%m-%d}"
-
-
-def _gateway_points(
-    sent: Mapping[str, Sequence[tuple[int, int]]], start: datetime, now: datetime
-) -> list[Point]:
-    """What the collector stores about gateways, derived from when the simulator's gateways
-    sent each reading: ``gateway_seen`` per batch, and a status with the spool depth (readings
-    measured but not yet sent) every 15 minutes, through the collector's own decoding."""
-    from collector.ingest import GATEWAY_SEEN_MEASUREMENT, process_message
-    from gateway_firmware.wire import GatewayStatus, encode, status_topic
-
-    out: list[Point] = []
-    for gateway, pairs in sent.items():
-        batches: dict[int, list[int]] = {}
-        for epoch, sent_at in pairs:
-            batches.setdefault(sent_at, []).append(epoch)
-        for sent_at, epochs in sorted(batches.items()):
-            if sent_at > now.timestamp():
-                continue
-            out.append(
-                Point(
-                    GATEWAY_SEEN_MEASUREMENT,
-                    {"gateway": gateway},
-                    {"readings": len(epochs), "newest_reading_ms": max(epochs) * 1000},
-                    datetime.fromtimestamp(sent_at, tz=UTC),
-                )
-            )
-        # Waiting at t: measured by t minus sent by t (every reading is sent after it is measured).
-        measured = np.sort(np.array([e for e, _s in pairs], dtype=np.int64))
-        delivered = np.sort(np.array([s for _e, s in pairs], dtype=np.int64))
-        moment = start
-        while moment <= now:
-            t = int(moment.timestamp())
-            depth = int(
-                np.searchsorted(measured, t, side="right")
-                - np.searchsorted(delivered, t, side="right")
-            )
-            status = GatewayStatus(
-                gateway_id=gateway, state="online", ts=moment, spool_depth=depth, spool_dropped=0
-            )
-            out.extend(process_message(status_topic(gateway), encode(status), now=moment).points)
-            moment += timedelta(minutes=15)
-    return out
-
-
-def _demo_faults(fleet: Any, start: datetime, now: datetime) -> Any:
-    """The simulator's own faults (at ten times the usual rates, so a month shows some), plus
-    one inverter in fault state since the morning of the pictured day."""
-    from collector.simulator.faults import (
-        DEFAULT_RATES_PER_SITE_YEAR,
-        Fault,
-        FaultSchedule,
-        generate_faults,
-    )
-
-    rates = {kind: rate * 10 for kind, rate in DEFAULT_RATES_PER_SITE_YEAR.items()}
-    drawn = generate_faults(fleet, start, now, rates, interval_s=300)
-    site = fleet.sites[-1]
-    fault = Fault(
-        site.site_id,
-        site.device_id,
-        site.gateway_id,
-        "fault_state",
-        now.replace(hour=8, minute=5),
-        now + timedelta(hours=6),
-        {"event": "ground_fault", "evt1_bit": 0},
-    )
-    return FaultSchedule((*drawn.faults, fault))
-
-
-def main_json(path: Path) -> dict[str, Any]:
-    """Load one dashboard JSON file (helper for ad-hoc drawing)."""
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
