@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from .conftest import PASSWORD_A, PortalEnv, login
 
@@ -18,7 +17,7 @@ def _run(env: PortalEnv, headers: dict[str, str], cookies: dict[str, str] | None
     http = httpx.Client(timeout=30, cookies=cookies)
     statuses: dict[int, int] = {}
     for result in schema.get_all_operations():
-        operation = result.ok()
+        strategy = result.ok().as_strategy()
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
@@ -26,10 +25,9 @@ def _run(env: PortalEnv, headers: dict[str, str], cookies: dict[str, str] | None
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        @given(data=st.data())
-        def check(data: st.DataObject) -> None:
+        @given(case=strategy)
+        def check(case: schemathesis.Case) -> None:
             nonlocal calls
-            case = data.draw(operation.as_strategy())
             # Sent with httpx: schemathesis' own requests transport trips over this
             # environment's urllib3 (TrafficPolice pools have no keys()).
             kwargs = case.as_transport_kwargs(base_url=env.url, headers=headers)
