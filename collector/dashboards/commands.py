@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ def register(subparsers: Any) -> None:
     daily.add_argument("--fleet", required=True, type=Path, help="fleet file (docs/fleet-file.md)")
     daily.add_argument("--days", type=int, default=2, help="local days ending today (default 2)")
     daily.add_argument("--day", type=date.fromisoformat, help="one local day, YYYY-MM-DD")
+    daily.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="keep running: recompute the last --days days every SECONDS (a service)",
+    )
+    daily.add_argument("--runs", type=int, help=argparse.SUPPRESS)  # bounded loop for tests
     _influx_args(daily)
     daily.set_defaults(func=_daily_yield)
 
@@ -119,6 +127,7 @@ def _push(args: argparse.Namespace) -> int:
 
 def _daily_yield(args: argparse.Namespace) -> int:
     from collector.dashboards.daily_yield import recent_days, write_daily_yields
+    from collector.influx import InfluxError
     from collector.registry.fleet_file import FleetFileError, load_fleet_file
 
     try:
@@ -129,10 +138,23 @@ def _daily_yield(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot read the fleet file {args.fleet}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    days = [args.day] if args.day else list(recent_days(args.days))
-    written = write_daily_yields(_influx(args), fleet, days)
-    print(f"daily_yield: {written} points for {len(days)} day(s)")
-    return 0
+    influx = _influx(args)
+    runs = 0
+    while True:
+        days = [args.day] if args.day else list(recent_days(args.days))
+        try:
+            written = write_daily_yields(influx, fleet, days)
+        except InfluxError as exc:
+            if not args.every:
+                print(f"daily_yield: {exc}", file=sys.stderr)
+                return 1
+            log.warning("daily_yield failed, retrying in %.0f s: %s", args.every, exc)
+        else:
+            print(f"daily_yield: {written} points for {len(days)} day(s)", flush=True)
+        runs += 1
+        if not args.every or (args.runs is not None and runs >= args.runs):
+            return 0
+        time.sleep(args.every)
 
 
 def _screenshots(args: argparse.Namespace) -> int:

@@ -44,6 +44,11 @@ def test_daily_yield_command_writes_one_day(filled: InfluxClient) -> None:
     argv += ["--day", day, "--influx-url", filled.url, "--influx-db", filled.database]
     assert main(argv) == 0
     assert main([*argv[:3], "config/does-not-exist.yaml", *argv[4:]]) == 2
+    # As a service: recompute every interval (bounded here to two runs).
+    assert main([*argv, "--every", "0.05", "--runs", "2"]) == 0
+    # InfluxDB unreachable: a one-off run says so and fails.
+    dead = [*argv[:-4], "--influx-url", "http://127.0.0.1:9", "--influx-db", "x"]
+    assert main(dead) == 1
 
 
 @pytest.mark.slow
