@@ -17,7 +17,7 @@ from collector.portal.production import PeriodBar
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WIDTH = 640
 HEIGHT = 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 58, 12, 24, 28
 
 
 def nice_ceiling(value: float) -> float:
@@ -33,7 +33,10 @@ def nice_ceiling(value: float) -> float:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == 0 else f"{value:.1f}"
+    """Tick labels without needless decimals: 0, 0.25, 2.5, 750."""
+    if value >= 100 or value == int(value):
+        return f"{value:.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _axis(ymax: float, unit: str) -> list[str]:
@@ -47,7 +50,7 @@ def _axis(ymax: float, unit: str) -> list[str]:
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
             f"{escape(_fmt(v))}</text>"
         )
-    parts.append(f'<text x="4" y="{TOP + 8}" class="unit">{escape(unit)}</text>')
+    parts.append(f'<text x="4" y="{TOP - 10}" class="unit">{escape(unit)}</text>')
     return parts
 
 
@@ -149,10 +152,10 @@ def bars_svg(
             )
     if legend:
         parts.append(
-            f'<rect class="bar" x="{WIDTH - 190}" y="4" width="10" height="10"/>'
-            f'<text x="{WIDTH - 176}" y="13" class="tick">{escape(legend[0])}</text>'
-            f'<rect class="bar-prev" x="{WIDTH - 100}" y="4" width="10" height="10"/>'
-            f'<text x="{WIDTH - 86}" y="13" class="tick">{escape(legend[1])}</text>'
+            f'<rect class="bar" x="{WIDTH - 250}" y="4" width="10" height="10"/>'
+            f'<text x="{WIDTH - 236}" y="13" class="tick">{escape(legend[0])}</text>'
+            f'<rect class="bar-prev" x="{WIDTH - 140}" y="4" width="10" height="10"/>'
+            f'<text x="{WIDTH - 126}" y="13" class="tick">{escape(legend[1])}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

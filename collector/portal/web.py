@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.influx import InfluxClient
 from collector.portal.accounts import AccountService, WebSession
 from collector.portal.config import PortalConfig
-from collector.portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_kwh, translate
+from collector.portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_kwh, format_number, translate
 from collector.portal.scope import MemberScope, member_scope
 
 SESSION_COOKIE = "zw_session"
@@ -198,6 +198,7 @@ def render(
         "csrf_token": csrf,
         "account": ws.account if ws else None,
         "kwh": lambda v, d=1: format_kwh(v, lang, d),
+        "num": lambda v, d=2: format_number(v, lang, d),
         "local_time": local_time,
         "svg": Markup,
         "path": request.url.path,
