@@ -122,6 +122,14 @@ def _push(args: argparse.Namespace) -> int:
         return 1
     for result in results:
         print(f"{result.uid}: {result.status} (version {result.version}) {result.url}")
+    missing = sorted({uid for r in results for uid in r.missing_datasources})
+    for uid in missing:
+        boards = ", ".join(r.uid for r in results if uid in r.missing_datasources)
+        print(
+            f"warning: Grafana has no data source with uid {uid!r}; {boards} will show errors "
+            "until you add it (see dashboards/provisioning/datasources/)",
+            file=sys.stderr,
+        )
     return 0
 
 

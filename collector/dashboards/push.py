@@ -5,6 +5,8 @@ For a cooperative that already runs Grafana and cannot mount our provisioning fi
 
 - ``GET /api/folders/:uid``, and ``POST /api/folders`` (``{"uid", "title"}``) when the folder
   is missing (404);
+- ``GET /api/datasources/uid/:uid`` for every data source the dashboards use, to warn about
+  missing ones (``zonnewijk-influxdb``; ``zonnewijk-store`` for the alerts-and-ledger board);
 - ``POST /api/dashboards/db`` per dashboard with ``{"dashboard": {..., "id": null},
   "folderUid", "overwrite": true, "message"}``: creates the dashboard or replaces the one with
   the same ``uid``.
@@ -15,7 +17,7 @@ not pushed: provision them as files (dashboards/provisioning/alerting/).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,8 @@ class PushResult:
     status: str
     version: int
     url: str
+    #: Data sources the dashboard needs that the Grafana lacks (its panels will show errors).
+    missing_datasources: tuple[str, ...] = ()
 
 
 def _api(url: str, token: str, timeout_s: float) -> Any:
@@ -62,6 +66,43 @@ def ensure_folder(api: Any, uid: str, title: str) -> str:
     return str(folder["uid"])
 
 
+def missing_datasources(api: Any, uids: Iterable[str]) -> list[str]:
+    """The data source uids the dashboards use that this Grafana does not have
+    (``GET /api/datasources/uid/:uid`` answers 404)."""
+    missing: list[str] = []
+    for uid in sorted(set(uids)):
+        try:
+            api.datasource.get_datasource_by_uid(uid)
+        except GrafanaClientError as exc:
+            if exc.status_code != 404:
+                raise PushError(
+                    f"GET /api/datasources/uid/{uid}: HTTP {exc.status_code} {exc.message}"
+                ) from exc
+            missing.append(uid)
+        except GrafanaException as exc:
+            raise PushError(f"GET /api/datasources/uid/{uid}: {exc.message}") from exc
+    return missing
+
+
+def datasource_uids(dashboard: Mapping[str, Any]) -> set[str]:
+    """Every data source uid a dashboard's panels, targets and variables refer to."""
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            source = node.get("datasource")
+            if isinstance(source, dict) and isinstance(source.get("uid"), str):
+                found.add(source["uid"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(dashboard)
+    return found
+
+
 def push_dashboards(
     url: str,
     token: str,
@@ -73,9 +114,13 @@ def push_dashboards(
 ) -> list[PushResult]:
     """Create or update every dashboard in Grafana's folder; returns Grafana's answers."""
     api = _api(url, token, timeout_s)
+    boards = dashboards or load_committed()
     folder = ensure_folder(api, folder_uid, folder_title)
+    missing = set(
+        missing_datasources(api, {u for d in boards.values() for u in datasource_uids(d)})
+    )
     results: list[PushResult] = []
-    for name, dashboard in (dashboards or load_committed()).items():
+    for name, dashboard in boards.items():
         payload = {
             "dashboard": {**dashboard, "id": None},
             "folderUid": folder,
@@ -95,6 +140,7 @@ def push_dashboards(
                 status=str(answer.get("status", "")),
                 version=int(answer.get("version", 0)),
                 url=str(answer.get("url", "")),
+                missing_datasources=tuple(sorted(datasource_uids(dashboard) & missing)),
             )
         )
     return results

@@ -2,6 +2,7 @@
 
 Endpoints (Grafana docs, "Folder API" and "Dashboard API"):
 - ``GET /api/folders/:uid``: 200 folder JSON, or 404 ``{"message": "folder not found"}``;
+- ``GET /api/datasources/uid/:uid``: 200 data source JSON, or 404;
 - ``POST /api/folders`` ``{"title", "uid"?}``: 200 folder JSON; 409 when the uid exists;
 - ``POST /api/dashboards/db`` ``{"dashboard", "folderUid", "overwrite", "message"}``: 200
   ``{"id", "uid", "url", "status": "success", "version", "slug"}``; 412 when a dashboard with
@@ -24,6 +25,7 @@ from typing import Any
 class GrafanaState:
     token: str
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    datasources: dict[str, dict[str, Any]] = field(default_factory=dict)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -64,6 +66,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if not self._authorised():
+            return
+        source = re.fullmatch(r"/api/datasources/uid/([^/]+)", self.path)
+        if source:
+            found = self.server.state.datasources.get(source[1])
+            if found is None:
+                self._send(404, {"message": "Data source not found"})
+            else:
+                self._send(200, found)
             return
         match = re.fullmatch(r"/api/folders/([^/]+)", self.path)
         if not match:

@@ -21,9 +21,13 @@ def test_push_creates_the_folder_then_every_dashboard() -> None:
     assert state.problems == []
     assert state.requests[0] == ("GET", "/api/folders/zonnewijk")
     assert state.requests[1] == ("POST", "/api/folders")
+    assert ("GET", "/api/datasources/uid/zonnewijk-influxdb") in state.requests
     assert state.folders["zonnewijk"]["title"] == "Zonnewijk"
     assert {r.uid for r in results} == {d["uid"] for d in committed.values()}
     assert all(r.status == "success" and r.version == 1 for r in results)
+    needs = {r.uid: r.missing_datasources for r in results}
+    assert needs["zw-fleet-overview"] == ("zonnewijk-influxdb",)
+    assert needs["zw-alerts-ledger"] == ("zonnewijk-store",)
     for stored in state.dashboards.values():
         assert stored["folderUid"] == "zonnewijk"
         assert stored["dashboard"]["id"] is None
@@ -54,8 +58,12 @@ def test_a_wrong_token_is_reported_with_the_request() -> None:
 
 def test_cli_push_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with FakeGrafana(TOKEN) as grafana:
+        grafana.state.datasources["zonnewijk-influxdb"] = {"uid": "zonnewijk-influxdb"}
         assert main(["dashboards", "push", "--url", grafana.url, "--token", TOKEN]) == 0
-        out = capsys.readouterr().out
-        assert "zw-inverter-detail: success (version 1)" in out
+        captured = capsys.readouterr()
+        assert "zw-inverter-detail: success (version 1)" in captured.out
+        # The store data source is missing: only the dashboard that needs it is named.
+        assert "'zonnewijk-store'; zw-alerts-ledger will show errors" in captured.err
+        assert "zonnewijk-influxdb" not in captured.err
         assert main(["dashboards", "push", "--url", grafana.url, "--token", "nope"]) == 1
         assert "401" in capsys.readouterr().err
