@@ -247,7 +247,9 @@ def members_of_run(session: Session, run_id: str) -> list[str]:
 _Point = tuple[datetime, Decimal, str]
 
 
-def _registry_points(session: Session, devices: set[str], start: datetime, end: datetime) -> dict[str, list[_Point]]:
+def _registry_points(
+    session: Session, devices: set[str], start: datetime, end: datetime
+) -> dict[str, list[_Point]]:
     points: dict[str, list[_Point]] = defaultdict(list)
     for rep in session.scalars(select(DeviceReplacementRow)):
         if not start <= rep.at <= end:

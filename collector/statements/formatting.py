@@ -100,4 +100,6 @@ def month_name(period: str, language: str) -> str:
 
 def short_date(day: date, language: str) -> str:
     """``31-10-2026`` / ``31/10/2026``."""
-    return format_date(day, format="dd-MM-y" if language == "nl" else "dd/MM/y", locale=locale_of(language))
+    return format_date(
+        day, format="dd-MM-y" if language == "nl" else "dd/MM/y", locale=locale_of(language)
+    )

@@ -36,9 +36,7 @@ def fleet_yaml() -> str:
     for i in range(1, 6):
         bank = ""
         if f"M{i}" in IBANS:
-            bank = (
-                f", iban: {IBANS[f'M{i}']}, mandate_id: ZW-M{i}-2025, mandate_date: 2025-01-0{i}"
-            )
+            bank = f", iban: {IBANS[f'M{i}']}, mandate_id: ZW-M{i}-2025, mandate_date: 2025-01-0{i}"
         lang = ", language: en" if i == 2 else ""
         members.append(
             f"  - {{member_id: M{i}, name: Lid {i}, email: lid{i}@example.org{bank}{lang},"
