@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from collector.influx import FieldValue, InfluxClient, Point, quote_string
+from collector.influx import FieldValue, InfluxClient, Point
 from collector.registry.fleet_file import Contract, Device, Fleet
 from collector.settlement.tariffs import TariffError
 
@@ -251,17 +251,3 @@ def recent_days(count: int, now: datetime | None = None) -> Sequence[date]:
     """The last ``count`` local days, ending today."""
     today = today_local(now)
     return local_days(today - timedelta(days=count - 1), today)
-
-
-__all__ = [
-    "MEASUREMENT",
-    "DeviceDay",
-    "daily_yield_points",
-    "day_bounds_utc",
-    "day_energy_wh",
-    "quote_string",
-    "read_device_days",
-    "recent_days",
-    "specific_yield_kwh_per_kwp",
-    "write_daily_yields",
-]

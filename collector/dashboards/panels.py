@@ -13,7 +13,6 @@ from typing import Any
 from grafana_foundation_sdk.builders import bargauge, common, stat, statetimeline, table
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import timeseries as ts
-from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
@@ -293,20 +292,3 @@ def text_panel(title: str, content: str, *, pos: dm.GridPos) -> db.Panel:
         .grid_pos(pos)
         .options({"mode": "markdown", "content": content})
     )
-
-
-__all__ = [
-    "alert_list_panel",
-    "bargauge_panel",
-    "grid",
-    "override",
-    "stat_panel",
-    "state_timeline_panel",
-    "steps",
-    "table_panel",
-    "text_panel",
-    "timeseries_panel",
-    "transformation",
-]
-
-_Builder = cogbuilder.Builder  # re-exported type for boards' annotations
