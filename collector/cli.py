@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.simulator.commands",
     "collector.dashboards.commands",
     "collector.settlement.commands",
+    "collector.statements.commands",  # after settlement.commands: adds to its "export" group
     "collector.faults.commands",
     "collector.portal.commands",
 )
