@@ -50,6 +50,7 @@ class Party:
     country: str
     email: str | None = None
     iban: str | None = None
+    mandate_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ def _party(row: CooperativeRow | MemberRow) -> Party:
         country=row.country,
         email=row.email,
         iban=row.iban,
+        mandate_id=row.mandate_id if isinstance(row, MemberRow) else None,
     )
 
 

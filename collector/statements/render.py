@@ -61,6 +61,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "total_incl": "Totaal incl. btw",
         "we_collect": "Dit bedrag schrijven wij automatisch af van uw rekening (SEPA-incasso).",
         "we_pay": "Dit bedrag maken wij over naar uw rekening.",
+        "please_pay": "Wilt u dit bedrag binnen 14 dagen overmaken naar {iban} onder "
+        "vermelding van {ref}?",
         "nothing_due": "Er hoeft niets betaald te worden.",
         "guarantee": "Opbrengstgarantie (contractjaar tot nu toe)",
         "contract_year": "Contractjaar",
@@ -115,6 +117,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "total_incl": "Total incl. VAT",
         "we_collect": "We will collect this amount from your account (SEPA direct debit).",
         "we_pay": "We will transfer this amount to your account.",
+        "please_pay": "Please transfer this amount within 14 days to {iban}, quoting {ref}.",
         "nothing_due": "Nothing is due.",
         "guarantee": "Yield guarantee (contract year to date)",
         "contract_year": "Contract year",

@@ -7,9 +7,27 @@ temporary store; ``settle_cases.py`` from ``tests/collector/settlement`` provide
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from collector.store.testing import temporary_database
 
 _HERE = Path(__file__).resolve().parent
 for folder in (_HERE, _HERE.parent / "settlement"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
+
+
+@pytest.fixture(scope="module")
+def issued() -> Iterator[tuple[Engine, str, str]]:
+    """A SQLite store with the registry and the issued March and April 2026 runs (read only)."""
+    from statement_cases import issue_march_and_april
+
+    with temporary_database("sqlite") as engine:
+        with Session(engine) as session:
+            march, april = issue_march_and_april(session)
+        yield engine, march, april
