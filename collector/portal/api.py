@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -77,6 +77,8 @@ def principal(
 
 
 Caller = Annotated[Principal, Depends(principal)]
+#: database row ids: 32-bit positive integers (larger ones cannot exist and overflow SQLite)
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def operator_only(caller: Caller, request: Request) -> Principal:
@@ -265,9 +267,15 @@ def _clamp(
     return start, end
 
 
+#: Readings outside these years do not exist; InfluxDB refuses some of them outright.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise HTTPException(422, f"{name} needs a timezone (e.g. 2026-11-28T00:00:00Z)")
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise HTTPException(422, f"{name} must lie between {FIRST_YEAR} and {LAST_YEAR}")
     return value.astimezone(UTC)
 
 
@@ -330,6 +338,8 @@ def daily_energy(
 ) -> list[DailyEnergyOut]:
     """Energy per Europe/Amsterdam day from the lifetime counter (indicative, not billing)."""
     _device_or_404(caller, request, device_id)
+    if not (FIRST_YEAR <= first.year <= LAST_YEAR and FIRST_YEAR <= last.year <= LAST_YEAR):
+        raise HTTPException(422, f"days must lie between {FIRST_YEAR} and {LAST_YEAR}")
     if last < first or (last - first).days > 800:
         raise HTTPException(422, "last must be on or after first, at most 800 days apart")
     today = prod.local_day(datetime.now(UTC))
@@ -399,7 +409,7 @@ def alerts(
     response_model=AlertOut,
     responses=AUTH | NOT_FOUND | {409: {"model": ErrorOut}},
 )
-def acknowledge(caller: Operator, request: Request, alert_id: int, body: AckIn) -> AlertOut:
+def acknowledge(caller: Operator, request: Request, alert_id: RowId, body: AckIn) -> AlertOut:
     try:
         change = AlertService(portal_of(request).sessions).acknowledge(
             alert_id, by=caller.name, now=datetime.now(UTC), note=body.note

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -174,7 +174,9 @@ def operator_alerts(request: Request, status: str = "live") -> Response:
 
 
 @router.post("/operator/alerts/{alert_id}/ack")
-def operator_ack(request: Request, alert_id: int, csrf_token: OptForm = None) -> Response:
+def operator_ack(
+    request: Request, alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)], csrf_token: OptForm = None
+) -> Response:
     ws = require_operator(request)
     check_csrf(request, csrf_token)
     try:
@@ -276,7 +278,10 @@ def operator_invite(request: Request, member_id: str, csrf_token: OptForm = None
 
 @router.post("/operator/accounts/{account_id}/{action}")
 def operator_account(
-    request: Request, account_id: int, action: str, csrf_token: OptForm = None
+    request: Request,
+    account_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    action: str,
+    csrf_token: OptForm = None,
 ) -> Response:
     ws = require_operator(request)
     check_csrf(request, csrf_token)

@@ -39,8 +39,7 @@ def sample_power_w(ts: datetime, kwp: float) -> float:
     kwp
         Peak power of the panels [kWp]
     """
-    local = ts.astimezone(AMSTERDAM)
-    day_of_year = local.timetuple().tm_yday
+    day_of_year = ts.astimezone(UTC).timetuple().tm_yday
     season = math.cos(2 * math.pi * (day_of_year - 172) / 365.25)  # 1 at midsummer
     solar_noon_utc_h = 11.7
     half_day_h = 6.0 + 2.5 * season

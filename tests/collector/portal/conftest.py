@@ -4,8 +4,6 @@ a free port (in a thread)."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,15 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from collector.devservices import Influxd, free_port
+from collector.devservices import Influxd
 from collector.influx import InfluxClient
 from collector.portal.accounts import AccountService
 from collector.portal.app import create_app
 from collector.portal.config import PortalConfig
 from collector.portal.sample_data import SampleDevice, write_sample_history
+from collector.portal.serving import serve_in_thread
 from collector.registry.store_sync import sync_fleet
 from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
@@ -58,26 +56,10 @@ class PortalEnv:
     contract_b: str
 
 
-class ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # a thread cannot install them
-        pass
-
-
 def serve(app: object) -> Iterator[str]:
-    port = free_port()
-    server = ThreadServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """The app on a free port (uvicorn in a thread) while the loop body runs."""
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

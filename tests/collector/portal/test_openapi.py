@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from .conftest import PASSWORD_A, PortalEnv, login
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 15
 
 
 def _run(env: PortalEnv, headers: dict[str, str], cookies: dict[str, str] | None = None) -> int:
