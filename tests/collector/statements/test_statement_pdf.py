@@ -135,7 +135,7 @@ def test_render_run_writes_html_and_pdf_per_member(
     seen: list[tuple[int, int]] = []
     with Session(engine) as session:
         done = render_run(session, march, tmp_path, progress=lambda d, t: seen.append((d, t)))
-        with pytest.raises(StatementDataError, match="no settlement run '2099-01.1'"):
+        with pytest.raises(StatementDataError, match=r"no settlement run '2099-01\.1'"):
             load_statement(session, "2099-01.1", "M1")
     assert [r.member_id for r in done] == ["M1", "M2", "M3", "M4", "M5"]
     assert seen[-1] == (5, 5)
