@@ -19,6 +19,7 @@ exported readings file holds, so offline and InfluxDB-backed settlements agree.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -143,17 +144,55 @@ def load_readings(
         statements[i : i + STATEMENTS_PER_REQUEST]
         for i in range(0, len(statements), STATEMENTS_PER_REQUEST)
     ]
+    found_before: set[tuple[int, str]] = set()
+    found_after: set[tuple[int, str]] = set()
     for done, batch in enumerate(batches, start=1):
         results = client.query("; ".join(q for _, q in batch), epoch="ms")
-        for (at, _), series in zip(batch, results, strict=True):
+        for (at, q), series in zip(batch, results, strict=True):
+            is_last = q.startswith("SELECT last(")
             for device, t, wh in _series_points(series):
                 if device not in fleet_devices:
                     continue
-                if t < at:
+                if is_last:
+                    found_before.add((at, device))
                     points[device].pop(at, None)  # the exact reading replaces the hourly one
+                else:
+                    found_after.add((at, device))
                 points[device][t] = wh
         if progress:
             progress("boundary readings", done, len(batches))
+
+    # 2b. a boundary inside a device's gap: the exact readings at the gap's edges, found in the
+    # hour whose value stands nearest before / after the boundary
+    edge_last: dict[int, set[str]] = defaultdict(set)
+    edge_first: dict[int, set[str]] = defaultdict(set)
+    placed_times = {d: sorted(points[d]) for d in points}
+    for at, devices in instants.items():
+        for device in devices if len(devices) * 2 <= len(fleet_devices) else fleet_devices:
+            times = placed_times.get(device)
+            if not times:
+                continue
+            i = bisect.bisect_left(times, at)
+            if (at, device) not in found_before and i > 0 and times[i - 1] % HOUR_MS == 0:
+                edge_last[times[i - 1] - HOUR_MS].add(device)
+            if (at, device) not in found_after and i < len(times) and times[i] % HOUR_MS == 0:
+                edge_first[times[i] - HOUR_MS].add(device)
+    edge_statements: list[tuple[str, str]] = []
+    for kind, edges in (("last", edge_last), ("first", edge_first)):
+        for start in sorted(edges):
+            for group in _chunks(sorted(edges[start]), DEVICES_PER_FILTER):
+                edge_statements.append(
+                    (kind, f"SELECT {kind}({f}) FROM {m} WHERE time >= {start}ms AND "
+                           f'time < {start + HOUR_MS}ms{_device_filter(group)} GROUP BY "device"')
+                )  # fmt: skip
+    for i in range(0, len(edge_statements), STATEMENTS_PER_REQUEST):
+        batch_e = edge_statements[i : i + STATEMENTS_PER_REQUEST]
+        results = client.query("; ".join(q for _, q in batch_e), epoch="ms")
+        for (kind, _), series in zip(batch_e, results, strict=True):
+            for device, t, wh in _series_points(series):
+                if kind == "last":  # the hour's last reading, at its own time now
+                    points[device].pop((t // HOUR_MS + 1) * HOUR_MS, None)
+                points[device][t] = wh
 
     # 3. devices without data near an edge of the window: their nearest reading beyond it
     start_ms, end_ms = _ms(period.start_day), _ms(period.end_day)
