@@ -51,7 +51,7 @@ def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> F
             "own devices."
         ),
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # Swagger UI would load scripts from a CDN; the CSP forbids that
         redoc_url=None,
     )
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
