@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from collector.settlement.periods import AMSTERDAM
 from collector.statements import formatting
-from collector.statements.data import Line, StatementData, load_statement, members_of_run
+from collector.statements.data import Line, StatementData, load_statement, members_of_run, run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -277,6 +277,7 @@ def render_run(
     members
         Only these members (default: all with a statement in the run).
     """
+    run(session, run_id)  # refuses an unknown run with the known ones
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = members if members is not None else members_of_run(session, run_id)
     done: list[RenderedStatement] = []
