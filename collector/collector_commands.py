@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--future-tolerance-s", type=float, default=300.0, help="clock drift allowed")
     p.add_argument("--no-backfill", action="store_true", help="do not roll up late data")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--heartbeat-s", type=float, default=60.0, help="log state this often")
     p.set_defaults(func=_cmd_collect)
 
     db = _group(sub, "db", "relational store and InfluxDB schema")
@@ -180,6 +181,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         batch_max_wait_s=_pick(args.batch_max_wait, settings.collector_batch_max_wait_s),
         backfiller=None if args.no_backfill else RollupBackfiller(influx),
     )
+    collector.heartbeat_s = args.heartbeat_s
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

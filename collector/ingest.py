@@ -91,7 +91,10 @@ class MqttConnection:
     username: str | None = None
     password: str | None = None
     tls_ca: Path | None = None
-    share_group: str | None = "collectors"
+    #: None: a plain subscription (one collector). A group name: several collectors share the
+    #: load, but Debian's Mosquitto 2.0.11 does not restore an offline member's shared
+    #: subscription after a broker restart (docs/collector.md).
+    share_group: str | None = None
     receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM
     subscribe_status: bool = True
 
@@ -295,6 +298,8 @@ class Collector:
         self.on_rejection = on_rejection
         self.seed_counters = seed_counters
         self.backfiller = backfiller
+        #: How often the collector logs one line of its state [s].
+        self.heartbeat_s = 60.0
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self.metrics = CollectorMetrics(self.stats, self._lock)
@@ -324,6 +329,7 @@ class Collector:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.enable_logger(logging.getLogger("collector.mqtt"))  # paho's own log, at DEBUG
         return client
 
     def _subscription(self, topic_filter: str) -> str:
@@ -416,15 +422,13 @@ class Collector:
 
     def _ack(self, deliveries: Sequence[_Delivery]) -> None:
         generation = self._generation
-        acked = 0
         for d in deliveries:
-            if d.generation != generation:
-                continue  # dropped from the count on disconnect already
-            acked += 1
-            if d.qos > 0:
+            # A delivery of an earlier connection is not acknowledged: its message id means
+            # nothing on this one, and the broker redelivers it anyway.
+            if d.qos > 0 and d.generation == generation:
                 self._client.ack(d.mid, d.qos)
         with self._lock:
-            self.stats.in_flight -= acked
+            self.stats.in_flight -= len(deliveries)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -518,6 +522,26 @@ class Collector:
             ok = s.mqtt_connected and s.influx_up
         return ok, detail
 
+    def _log_heartbeat(self) -> None:
+        with self._lock:
+            s = self.stats
+            state = {
+                "event": "heartbeat",
+                "messages": s.messages,
+                "readings_stored": s.readings_stored,
+                "rejected": s.rejected_total(),
+                "in_flight": s.in_flight,
+                "queued": self._queue.qsize(),
+                "mqtt_connected": s.mqtt_connected,
+                "influx_up": s.influx_up,
+            }
+        log.info(
+            "%(messages)d messages, %(readings_stored)d readings stored, %(rejected)d rejected, "
+            "%(in_flight)d in flight",
+            state,
+            extra=state,
+        )
+
     # -- writing ----------------------------------------------------------------------------
 
     def _next_batch(self) -> list[_Delivery]:
@@ -545,7 +569,11 @@ class Collector:
         return batch
 
     def _write_loop(self) -> None:
+        next_heartbeat = time.monotonic() + self.heartbeat_s
         while not self._stopping.is_set():
+            if time.monotonic() >= next_heartbeat:
+                next_heartbeat = time.monotonic() + self.heartbeat_s
+                self._log_heartbeat()
             batch = self._next_batch()
             if self.backfiller is not None:
                 self.backfiller.run_if_due()

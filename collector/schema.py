@@ -281,7 +281,28 @@ class RollupBackfiller:
         self._span: tuple[datetime, datetime] | None = None
         self._last_run = time.monotonic()
         self._lock = threading.Lock()
+        self._ready = False
         self.runs = 0
+
+    def _schema_ready(self) -> bool:
+        """True once the rollup retention policies exist (``zonnewijk db init`` made them)."""
+        if self._ready:
+            return True
+        try:
+            names = {r["name"] for r in self.client.query_records("SHOW RETENTION POLICIES")}
+        except Exception as exc:
+            log.warning("cannot check the rollup schema (%s); backfill waits", exc)
+            return False
+        needed = {q.target_rp for q in rollups()}
+        if not needed <= names:
+            log.warning(
+                "late data is not rolled up: retention policies %s missing; run "
+                "`zonnewijk db init`",
+                ", ".join(sorted(needed - names)),
+            )
+            return False
+        self._ready = True
+        return True
 
     def note(self, oldest: datetime, newest: datetime, now: datetime) -> None:
         """Record stored readings between ``oldest`` and ``newest`` [UTC]."""
@@ -302,6 +323,8 @@ class RollupBackfiller:
                 return False
             self._span = None
             self._last_run = time.monotonic()
+        if not self._schema_ready():
+            return False
         try:
             backfill_rollups(self.client, span[0], span[1])
         except Exception:

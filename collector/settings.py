@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_tls_ca: Path | None = None
-    mqtt_share_group: str = Field(default="collectors", description="shared subscription group")
+    mqtt_share_group: str = Field(
+        default="",
+        description="shared subscription group for several collectors; empty: one collector "
+        "with a plain subscription (survives broker restarts, see docs/collector.md)",
+    )
     mqtt_client_id: str = Field(default="zonnewijk-collector-1", description="unique per collector")
 
     collector_batch_max_points: int = Field(default=5000, ge=1)

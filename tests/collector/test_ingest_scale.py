@@ -90,7 +90,9 @@ def test_two_collectors_share_the_load_and_store_each_reading_once(
 ) -> None:
     def make(n: int) -> Collector:
         return Collector(
-            mqtt_connection=MqttConnection(port=mosquitto.port, client_id=f"share-{n}"),
+            mqtt_connection=MqttConnection(
+                port=mosquitto.port, client_id=f"share-{n}", share_group="collectors"
+            ),
             influx=influx,
             batch_max_wait_s=0.02,
         )
