@@ -125,6 +125,36 @@ def my_statement(request: Request, run_id: str, contract_id: str) -> Response:
     return render(request, "statement.html", {"s": detail})
 
 
+def _pdf(request: Request, run_id: str, member_id: str) -> Response:
+    from collector.statements.data import StatementDataError, load_statement
+    from collector.statements.render import render_pdf, statement_filename
+
+    with portal_of(request).sessions() as session:
+        try:
+            data = load_statement(session, run_id, member_id, language=language_of(request))
+        except StatementDataError:
+            raise NotFound() from None
+    return Response(
+        render_pdf(data),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{statement_filename(data, "pdf")}"'
+        },
+    )
+
+
+@router.get("/statements/{run_id}/{contract_id}/pdf")
+def my_statement_pdf(request: Request, run_id: str, contract_id: str) -> Response:
+    """The statement as PDF (the statements area's layout), for the member's own contract."""
+    ws, _scope = require_member(request)
+    assert ws.account.member_id is not None
+    with portal_of(request).sessions() as session:
+        detail = ledger_views.statement_detail(session, run_id, contract_id, ws.account.member_id)
+    if detail is None:
+        raise NotFound()
+    return _pdf(request, run_id, ws.account.member_id)
+
+
 # --- operator side -----------------------------------------------------------------------
 
 
@@ -220,6 +250,16 @@ def operator_statement(request: Request, run_id: str, contract_id: str) -> Respo
     if detail is None:
         raise NotFound()
     return render(request, "statement.html", {"s": detail})
+
+
+@router.get("/operator/statements/{run_id}/{contract_id}/pdf")
+def operator_statement_pdf(request: Request, run_id: str, contract_id: str) -> Response:
+    require_operator(request)
+    with portal_of(request).sessions() as session:
+        detail = ledger_views.statement_detail(session, run_id, contract_id, None)
+    if detail is None:
+        raise NotFound()
+    return _pdf(request, run_id, str(detail["member_id"]))
 
 
 def _members_page(request: Request, notice: str | None = None, link: str | None = None) -> Response:

@@ -260,3 +260,17 @@ def test_cookie_flags(portal_env: PortalEnv) -> None:
     )
     assert "secure" in r.headers["set-cookie"].lower()
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_statement_pdf_only_for_own_contract(portal_env: PortalEnv, member_a: httpx.Client) -> None:
+    own = member_a.get(f"/statements/{portal_env.run_id}/{portal_env.contract_a}/pdf")
+    assert own.status_code == 200, own.text[:500]
+    assert own.content.startswith(b"%PDF") and "attachment" in own.headers["content-disposition"]
+    other = member_a.get(f"/statements/{portal_env.run_id}/{portal_env.contract_b}/pdf")
+    assert other.status_code == 404
+    assert (
+        member_a.get(
+            f"/operator/statements/{portal_env.run_id}/{portal_env.contract_b}/pdf"
+        ).status_code
+        == 403
+    )
