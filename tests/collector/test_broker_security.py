@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -78,8 +77,8 @@ class Client:
 @pytest.fixture
 def secured() -> Iterator[tuple[Mosquitto, dict[str, str]]]:
     broker = Mosquitto.create(allow_anonymous=False)
-    # The broker's own directory: Mosquitto started as root drops to its own user, which cannot
-    # read pytest's 0700 tmp_path; "user root" keeps it able to read its private directory.
+    # The broker's own directory, which the broker can read (devservices keeps it root when
+    # started as root; pytest's tmp_path would be unreadable to Debian's mosquitto user).
     pw, acl = broker.directory / "passwd", broker.directory / "zonnewijk.acl"
     creds = {
         c.username: c.password
@@ -89,8 +88,7 @@ def secured() -> Iterator[tuple[Mosquitto, dict[str, str]]]:
             add_collector("collector-1", password_file=pw, acl_file=acl),
         )
     }
-    run_as = "user root\n" if os.geteuid() == 0 else ""
-    broker.extra_config = run_as + broker_auth_config(pw, acl) + "\nuse_username_as_clientid true"
+    broker.extra_config = broker_auth_config(pw, acl) + "\nuse_username_as_clientid true"
     with broker:
         yield broker, creds
 
