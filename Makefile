@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
-SYSTEM_PACKAGES := mosquitto influxdb socat chromium poppler-utils fonts-dejavu-core
+SYSTEM_PACKAGES := mosquitto influxdb socat chromium poppler-utils fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
 .PHONY: demo test lint typecheck pytest system-deps venv clean
 
