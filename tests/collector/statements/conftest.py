@@ -9,11 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from collector.devservices import free_port
 from collector.store.testing import temporary_database
 
 _HERE = Path(__file__).resolve().parent
@@ -31,3 +34,18 @@ def issued() -> Iterator[tuple[Engine, str, str]]:
         with Session(engine) as session:
             march, april = issue_march_and_april(session)
         yield engine, march, april
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Any]]:
+    """A real local SMTP server (aiosmtpd) on a free port, and what it received."""
+    from smtp_inbox import Inbox
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()

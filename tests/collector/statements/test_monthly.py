@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import email
 import json
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from apscheduler.triggers.cron import CronTrigger
 from settle_cases import readings
+from smtp_inbox import Inbox
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from statement_cases import load_registry
 
-from collector.devservices import free_port
 from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
 from collector.settlement.engine import BilledPart
@@ -36,29 +32,6 @@ from collector.store.testing import temporary_database
 
 # 5 April 2026 06:00 Amsterdam (summer time) = 04:00 UTC: the configured day and hour
 DUE = datetime(2026, 4, 5, 4, 0, tzinfo=UTC)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), msg))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
