@@ -1,36 +1,45 @@
-"""Settlement readings from InfluxDB: a coarse series plus exact readings at part boundaries.
+"""Settlement readings from InfluxDB: coarse series plus exact readings where they count.
 
 Gateways read counters every few seconds, far more than a bill needs: only the counter at the
-boundaries of the billed parts (local midnights) enters an amount. So per device this reads
+boundaries of the billed parts (local midnights, replacement and reset instants) enters an
+amount. Per device this reads
 
-- the last ``ac_energy_wh`` of every hour of the window (``GROUP BY time(1h)``), placed at the
-  hour's end: a lower bound of the counter there, within one poll interval of it; these carry
-  resets, gaps and the fleet profile;
-- at every part boundary, the real last reading before it and first reading after it (within
-  an hour), with their own timestamps, which replace the hourly value at that instant: the
-  boundary counter is interpolated between true readings;
+- the last ``ac_energy_wh`` of every local day of the window (``GROUP BY time(1d)
+  tz('Europe/Amsterdam')``), placed at the day's end: a lower bound of the counter there;
+  these carry long gaps, unknown resets and each site's ratio to the fleet;
+- for up to :data:`REFERENCE_DEVICES` reference devices (all of a small fleet; else a fixed
+  sample by hash of the device id) the last value of every hour, placed at the hour's end:
+  the fleet's hourly production profile;
+- at every part boundary and registry instant, the real last reading before it and first
+  reading after it (within an hour), with their own timestamps, replacing the coarse value
+  there: boundary counters are interpolated between true readings;
+- where a boundary falls in a device's gap, the exact readings at the gap's edges (found in
+  the day or hour whose value stands nearest to the boundary);
 - for a device without data near the edge of the window, its last reading before the window
   and first after it (up to :data:`EDGE_LOOKBACK_DAYS`), so a long gap keeps its exact
   counter difference.
 
-The result is plain :class:`~collector.settlement.yields.CounterReadings`, the same that an
-exported readings file holds, so offline and InfluxDB-backed settlements agree.
+The cost of a ``GROUP BY time()`` query on InfluxDB 1.x grows with the number of buckets it
+returns, which is why only the reference devices are read hourly. The result is plain
+:class:`~collector.settlement.yields.CounterReadings`, the same that an exported readings file
+holds, so offline and InfluxDB-backed settlements agree.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from collector.influx import InfluxClient, Series, quote_ident
 from collector.points import INVERTER_MEASUREMENT
 from collector.registry.fleet_file import Fleet
 from collector.settlement.engine import BilledPart, part_boundaries, readings_window
-from collector.settlement.periods import Period, local_midnight_utc
-from collector.settlement.yields import CounterReadings
+from collector.settlement.periods import AMSTERDAM, Period, local_day_of, local_midnight_utc
+from collector.settlement.yields import CounterReadings, from_epoch_s
 
 ENERGY_FIELD = "ac_energy_wh"
 HOUR_MS = 3_600_000
@@ -38,7 +47,9 @@ DAY_MS = 24 * HOUR_MS
 #: How far before/after the window a device's nearest reading is looked for [days].
 EDGE_LOOKBACK_DAYS = 62
 #: Days of hourly values per query.
-SLICE_DAYS = 3
+SLICE_DAYS = 6
+#: Devices read hourly for the fleet's production profile.
+REFERENCE_DEVICES = 300
 #: Boundary statements sent per request.
 STATEMENTS_PER_REQUEST = 16
 #: Device ids per regular-expression filter.
@@ -73,6 +84,12 @@ def _series_points(series: Iterable[Series]) -> Iterable[tuple[str, int, float]]
                 yield device, int(row[0]), float(row[1])
 
 
+def reference_devices(devices: Iterable[str]) -> list[str]:
+    """The devices read hourly for the fleet profile: all, or a fixed sample by hash of id."""
+    ordered = sorted(devices, key=lambda d: (hashlib.sha256(d.encode()).hexdigest(), d))
+    return sorted(ordered[:REFERENCE_DEVICES])
+
+
 def registry_instants(fleet: Fleet) -> dict[int, set[str]]:
     """Replacement and known-reset instants [ms], with the devices whose counters change there."""
     out: dict[int, set[str]] = defaultdict(set)
@@ -101,20 +118,47 @@ def load_readings(
     m = quote_ident(INVERTER_MEASUREMENT)
     f = quote_ident(ENERGY_FIELD)
     points: dict[str, dict[int, float]] = defaultdict(dict)
+    #: per device: placed time of a coarse value -> start of the bucket it summarises [ms]
+    buckets: dict[str, dict[int, int]] = defaultdict(dict)
 
-    # 1. hourly last values, placed at the end of their hour
-    slices = list(range(w0, w1, SLICE_DAYS * DAY_MS))
-    for done, a in enumerate(slices, start=1):
-        b = min(a + SLICE_DAYS * DAY_MS, w1)
+    # 1. daily last values of every device, placed at the end of their local day
+    days = [first_day + timedelta(days=k) for k in range((end_day - first_day).days + 1)]
+    day_slices = [days[i : i + SLICE_DAYS + 1] for i in range(0, len(days) - 1, SLICE_DAYS)]
+    references = reference_devices(fleet_devices)
+    reference_set = set(references)
+    hourly_slices = list(range(w0, w1, SLICE_DAYS * DAY_MS))
+    ref_groups = list(_chunks(references, DEVICES_PER_FILTER))
+    total = len(day_slices) + len(hourly_slices) * len(ref_groups)
+    done = 0
+    for piece in day_slices:
+        a, b = _ms(piece[0]), _ms(piece[-1])
         q = (
             f"SELECT last({f}) FROM {m} WHERE time >= {a}ms AND time < {b}ms "
-            f'GROUP BY time(1h), "device" fill(none)'
+            f"GROUP BY time(1d), \"device\" fill(none) tz('{AMSTERDAM.key}')"
         )
         for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):
-            if device in fleet_devices:
-                points[device][t + HOUR_MS] = wh
+            if device in fleet_devices and device not in reference_set:  # those come hourly
+                end = _ms(local_day_of(from_epoch_s(t / 1000.0)) + timedelta(days=1))
+                points[device][end] = wh
+                buckets[device][end] = t
+        done += 1
         if progress:
-            progress("hourly readings", done, len(slices))
+            progress("daily readings", done, total)
+
+    # 1b. hourly last values of the reference devices, placed at the end of their hour
+    for a in hourly_slices:
+        b = min(a + SLICE_DAYS * DAY_MS, w1)
+        for ref_group in ref_groups:
+            q = (
+                f"SELECT last({f}) FROM {m} WHERE time >= {a}ms AND time < {b}ms"
+                f'{_device_filter(ref_group)} GROUP BY time(1h), "device" fill(none)'
+            )
+            for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):
+                points[device][t + HOUR_MS] = wh
+                buckets[device][t + HOUR_MS] = t
+            done += 1
+            if progress:
+                progress("hourly profile readings", done, total)
 
     # 2. exact readings around every part boundary and every registry instant
     instants: dict[int, set[str]] = defaultdict(set)
@@ -164,34 +208,40 @@ def load_readings(
 
     # 2b. a boundary inside a device's gap: the exact readings at the gap's edges, found in the
     # hour whose value stands nearest before / after the boundary
-    edge_last: dict[int, set[str]] = defaultdict(set)
-    edge_first: dict[int, set[str]] = defaultdict(set)
-    placed_times = {d: sorted(points[d]) for d in points}
+    edge_last: dict[tuple[int, int], set[str]] = defaultdict(set)
+    edge_first: dict[tuple[int, int], set[str]] = defaultdict(set)
+    placed_times = {d: sorted(buckets[d]) for d in buckets}
     for at, devices in instants.items():
         for device in devices if len(devices) * 2 <= len(fleet_devices) else fleet_devices:
             times = placed_times.get(device)
             if not times:
                 continue
             i = bisect.bisect_left(times, at)
-            if (at, device) not in found_before and i > 0 and times[i - 1] % HOUR_MS == 0:
-                edge_last[times[i - 1] - HOUR_MS].add(device)
-            if (at, device) not in found_after and i < len(times) and times[i] % HOUR_MS == 0:
-                edge_first[times[i] - HOUR_MS].add(device)
+            if (at, device) not in found_before and i > 0:
+                p = times[i - 1]
+                if points[device].get(p) is not None and p in buckets[device]:
+                    edge_last[(buckets[device][p], p)].add(device)
+            if (at, device) not in found_after and i < len(times):
+                p = times[i]
+                edge_first[(buckets[device][p], p)].add(device)
     edge_statements: list[tuple[str, str]] = []
     for kind, edges in (("last", edge_last), ("first", edge_first)):
-        for start in sorted(edges):
-            for group in _chunks(sorted(edges[start]), DEVICES_PER_FILTER):
+        for start, end in sorted(edges):
+            for group in _chunks(sorted(edges[(start, end)]), DEVICES_PER_FILTER):
                 edge_statements.append(
                     (kind, f"SELECT {kind}({f}) FROM {m} WHERE time >= {start}ms AND "
-                           f'time < {start + HOUR_MS}ms{_device_filter(group)} GROUP BY "device"')
+                           f'time < {end}ms{_device_filter(group)} GROUP BY "device"')
                 )  # fmt: skip
     for i in range(0, len(edge_statements), STATEMENTS_PER_REQUEST):
         batch_e = edge_statements[i : i + STATEMENTS_PER_REQUEST]
         results = client.query("; ".join(q for _, q in batch_e), epoch="ms")
         for (kind, _), series in zip(batch_e, results, strict=True):
             for device, t, wh in _series_points(series):
-                if kind == "last":  # the hour's last reading, at its own time now
-                    points[device].pop((t // HOUR_MS + 1) * HOUR_MS, None)
+                if kind == "last":  # the bucket's last reading, at its own time now
+                    times = placed_times.get(device, [])
+                    j = bisect.bisect_right(times, t)
+                    if j < len(times):
+                        points[device].pop(times[j], None)
                 points[device][t] = wh
 
     # 3. devices without data near an edge of the window: their nearest reading beyond it

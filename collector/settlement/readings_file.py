@@ -43,7 +43,7 @@ class ReadingsFileError(ValueError):
 
 def _open(path: Path, mode: str, *, gz: bool | None = None) -> IO[str]:
     if path.suffix == ".gz" if gz is None else gz:
-        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+        return gzip.open(path, mode + "t", encoding="utf-8", compresslevel=6)  # type: ignore[return-value]
     return path.open(mode, encoding="utf-8")
 
 

@@ -42,6 +42,8 @@ DEFAULT_MAX_GAP_S = 3600.0
 DEFAULT_RESET_THRESHOLD_WH = 1000.0
 #: Bucket of the fleet production profile [s].
 DEFAULT_PROFILE_STEP_S = 3600.0
+#: A site's ratio to the fleet is learned over reading intervals up to this long [s].
+RATIO_MAX_INTERVAL_S = 26 * 3600.0
 #: A site's ratio to the fleet is learned only over at least this fleet energy [Wh/kWp].
 MIN_RATIO_BASIS_WH_PER_KWP = 100.0
 
@@ -487,27 +489,49 @@ def build_fleet_profile(
 
 
 def learn_site_ratio(
-    site: PreparedSite, profile: FleetProfile, *, max_gap_s: float = DEFAULT_MAX_GAP_S
+    site: PreparedSite,
+    profile: FleetProfile,
+    *,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    max_interval_s: float = RATIO_MAX_INTERVAL_S,
 ) -> float | None:
-    """The site's specific yield relative to its peers', over the buckets both measured.
+    """The site's specific yield relative to its peers', over the time both measured.
 
-    The site's own contribution is taken out of the fleet mean when the profile carries its
-    sums. ``None`` when the common basis is under :data:`MIN_RATIO_BASIS_WH_PER_KWP`.
+    Sums the site's counter differences over its reading intervals of at most
+    ``max_interval_s`` that lie inside the profile, and the peers' specific energy over the
+    same intervals (the site's own hourly contribution taken out of the fleet mean when the
+    profile carries its sums; hours no peer measured count the fleet mean). Works with
+    readings of any density. ``None`` when the basis is under
+    :data:`MIN_RATIO_BASIS_WH_PER_KWP`.
     """
-    energy = site_bucket_wh(site, profile.grid_s, max_gap_s)
-    own = ~np.isnan(energy)
+    peers = profile.bucket_wh_per_kwp
     if profile.sum_wh_per_kwp is not None and profile.site_count is not None:
+        own_wh = site_bucket_wh(site, profile.grid_s, max_gap_s)
+        own = ~np.isnan(own_wh)
         peers_count = profile.site_count - own
-        peers_sum = profile.sum_wh_per_kwp - np.where(own, energy / site.kwp, 0.0)
-        ok = own & (peers_count > 0)
-        peers = np.divide(peers_sum, peers_count, out=np.zeros_like(peers_sum), where=ok)
-    else:
-        ok = own & profile.covered
-        peers = profile.bucket_wh_per_kwp
-    fleet = float(peers[ok].sum())
-    if fleet < MIN_RATIO_BASIS_WH_PER_KWP:
+        peers_sum = profile.sum_wh_per_kwp - np.where(own, own_wh / site.kwp, 0.0)
+        peers = np.where(
+            peers_count > 0,
+            np.divide(peers_sum, np.maximum(peers_count, 1.0)),
+            profile.bucket_wh_per_kwp,
+        )
+    grid = profile.grid_s
+    cum = np.concatenate(([0.0], np.cumsum(peers)))
+    site_wh = fleet_wh_per_kwp = 0.0
+    for segs in site.segments:
+        for seg in segs:
+            ts, wh = seg.ts_s, seg.wh
+            if ts.size < 2:
+                continue
+            ok = (np.diff(ts) <= max_interval_s) & (ts[:-1] >= grid[0]) & (ts[1:] <= grid[-1])
+            if not ok.any():
+                continue
+            fleet = np.interp(ts[1:], grid, cum) - np.interp(ts[:-1], grid, cum)
+            site_wh += float(np.diff(wh)[ok].sum())
+            fleet_wh_per_kwp += float(fleet[ok].sum())
+    if fleet_wh_per_kwp < MIN_RATIO_BASIS_WH_PER_KWP:
         return None
-    return float(energy[ok].sum()) / (site.kwp * fleet)
+    return site_wh / (site.kwp * fleet_wh_per_kwp)
 
 
 # --------------------------------------------------------------------------- period yield

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from settle_cases import SWAP, fleet, fleet_yaml, sunny_pairs
 
@@ -18,7 +18,7 @@ from collector.cli import main
 from collector.devservices import Influxd
 from collector.influx import InfluxClient, Point
 from collector.registry.fleet_file import Fleet
-from collector.settlement import commands
+from collector.settlement import commands, influx_source
 from collector.settlement.engine import SettlementInputs, settle
 from collector.settlement.influx_source import load_readings
 from collector.settlement.periods import parse_month
@@ -89,9 +89,14 @@ def fleet_with_real_swap_counters() -> Fleet:
     return f.model_copy(update={"devices": tuple(devices)})
 
 
+@pytest.mark.parametrize("references", [300, 1], ids=["all-hourly", "mostly-daily"])
 def test_influx_backed_settlement_agrees_with_offline_from_raw_readings(
     loaded: tuple[InfluxClient, dict[str, list[tuple[datetime, float]]]],
+    references: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # with one reference device, the others are read as daily values plus exact readings
+    monkeypatch.setattr(influx_source, "REFERENCE_DEVICES", references)
     client, raw = loaded
     march = parse_month("2026-03")
     f = fleet_with_real_swap_counters()
@@ -217,6 +222,7 @@ def test_offline_and_influx_backed_settlement_agree_on_random_data(
 ) -> None:
     """Random rates and a random hole anywhere: amounts agree within a cent per line."""
     start = datetime(2026, 2, 27, 0, 2, tzinfo=UTC)
+    note(f"scale={scale} gap_start_h={gap_start_h} gap_h={gap_h}")
     hole = (start + timedelta(hours=gap_start_h), start + timedelta(hours=gap_start_h + gap_h))
     raw = {
         "d1": [(t, v) for t, v in sunny_pairs(start, datetime(2026, 4, 4, tzinfo=UTC),
