@@ -173,9 +173,15 @@ class MonthlyJob:
             )
             coop = cooperative(session)
         smtp = self.config.smtp
+        mailed_file = out / "mailed.json"
+        already: list[str] = (
+            json.loads(mailed_file.read_text(encoding="utf-8")) if mailed_file.exists() else []
+        )
         messages = []
         no_email = []
         for r in rendered:
+            if r.member_id in already:
+                continue
             if r.email:
                 messages.append(
                     (
@@ -194,6 +200,8 @@ class MonthlyJob:
             sent, mail_failed = report.sent, report.failed
         except MailError as exc:
             mail_failed = {key: str(exc) for key, _ in messages}
+        # who has their statement: a retried run does not send it twice
+        mailed_file.write_text(json.dumps(sorted([*already, *sent])) + "\n", encoding="utf-8")
         summary: dict[str, Any] = {
             "period": period.label,
             "run_id": run_id,
@@ -209,6 +217,7 @@ class MonthlyJob:
             "credit_transfer_total_eur": str(sepa.transfer_total_eur),
             "payment_problems": [str(p) for p in sepa.problems],
             "mailed": len(sent),
+            "mailed_before": len(already),
             "mail_failed": mail_failed,
             "no_email": no_email,
         }

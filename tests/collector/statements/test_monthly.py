@@ -161,6 +161,25 @@ def test_a_failed_run_is_recorded_and_can_be_retried(
     assert not working.run(parse_month("2026-03"), DUE).ran  # the failed slot stays claimed
     assert working.retry_failed(parse_month("2026-03"))
     assert working.run(parse_month("2026-03"), DUE).outcome == "done"
+    assert len(inbox.messages) == 6  # five members and the operators
+
+
+def test_a_retry_does_not_mail_members_twice(
+    sessions: sessionmaker[Session], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    port, inbox = smtp
+    job = make_job(sessions, port, tmp_path, holder="a")
+    assert job.run(parse_month("2026-03"), DUE).outcome == "done"
+    with sessions.begin() as session:  # as if it had failed after mailing
+        row = session.get(JobRunRow, (JOB, "2026-03"))
+        assert row is not None
+        row.outcome = "failed"
+    assert job.retry_failed(parse_month("2026-03"))
+    again = job.run(parse_month("2026-03"), DUE)
+    assert again.summary is not None
+    assert again.summary["mailed"] == 0 and again.summary["mailed_before"] == 5
+    members = [rcpt for rcpt, _ in inbox.messages if rcpt != ["ops@example.org"]]
+    assert len(members) == 5  # each member once; the operators got two summaries
 
 
 def test_scheduler_checks_hourly_in_amsterdam_time(
