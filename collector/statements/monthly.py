@@ -179,8 +179,12 @@ class MonthlyJob:
         )
         messages = []
         no_email = []
+        empty = []
         for r in rendered:
             if r.member_id in already:
+                continue
+            if r.lines == 0 and r.guarantees == 0:  # e.g. a member who left: nothing to send
+                empty.append(r.member_id)
                 continue
             if r.email:
                 messages.append(
@@ -220,6 +224,7 @@ class MonthlyJob:
             "mailed_before": len(already),
             "mail_failed": mail_failed,
             "no_email": no_email,
+            "empty_not_mailed": empty,
         }
         (out / "outcome.json").write_text(
             json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"

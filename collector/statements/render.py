@@ -255,6 +255,8 @@ class RenderedStatement:
     email: str | None
     language: str
     total_incl_vat_eur: Decimal
+    lines: int
+    guarantees: int
     html_path: Path
     pdf_path: Path
 
@@ -292,6 +294,8 @@ def render_run(
                 email=statement.member.email,
                 language=statement.language,
                 total_incl_vat_eur=statement.total_incl_vat_eur,
+                lines=len(statement.lines),
+                guarantees=len(statement.guarantees),
                 html_path=html_path,
                 pdf_path=pdf_path,
             )

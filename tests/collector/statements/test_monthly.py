@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,26 @@ def test_a_failed_run_is_recorded_and_can_be_retried(
     assert working.retry_failed(parse_month("2026-03"))
     assert working.run(parse_month("2026-03"), DUE).outcome == "done"
     assert len(inbox.messages) == 6  # five members and the operators
+
+
+def test_members_without_lines_get_no_mail(
+    sessions: sessionmaker[Session], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    port, _ = smtp
+
+    def both_months(
+        fleet: Fleet, period: Period, billed: Sequence[BilledPart], correct: Sequence[str]
+    ) -> Mapping[str, CounterReadings]:
+        return readings()
+
+    job = make_job(sessions, port, tmp_path, holder="a", loader=both_months)
+    assert job.run(parse_month("2026-03"), DUE).outcome == "done"
+    april = job.run(parse_month("2026-04"), DUE + timedelta(days=30))
+    assert april.summary is not None
+    # M1's contract ended on 15 March: an April statement without lines, not sent; M4's
+    # plan has neither fee nor price, but its statement shows the guarantee year to date
+    assert april.summary["empty_not_mailed"] == ["M1"]
+    assert april.summary["mailed"] == 4
 
 
 def test_a_retry_does_not_mail_members_twice(
