@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.influx import InfluxClient
+from collector.influx import InfluxClient, InfluxError
 from collector.portal import api, routes_auth, routes_pages
 from collector.portal.accounts import AccountService
 from collector.portal.config import PortalConfig
@@ -30,6 +31,7 @@ from collector.portal.web import (
 )
 from collector.store.db import make_engine, session_factory
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
@@ -121,6 +123,22 @@ def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> F
             "message.html",
             {"message": translate("error.csrf", language_of(request))},
             status_code=403,
+        )
+
+    @app.exception_handler(InfluxError)
+    async def _influx_down(request: Request, exc: InfluxError) -> Response:
+        log.error("InfluxDB failed for %s: %s", request.url.path, exc)
+        portal_of(request).count_reject("influx_unavailable")
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(
+                {"detail": "the measurements database is unavailable; try again later"},
+                status_code=503,
+            )
+        return render(
+            request,
+            "message.html",
+            {"message": translate("error.influx", language_of(request))},
+            status_code=503,
         )
 
     @app.exception_handler(StarletteHTTPException)

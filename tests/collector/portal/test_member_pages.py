@@ -74,3 +74,26 @@ def test_daily_energy_api_matches_counters(portal_env: PortalEnv) -> None:
     kwp = float(client.get(f"/api/v1/devices/{portal_env.device_a}").json()["kwp"])
     for day in (first, first + timedelta(days=20), today - timedelta(days=1)):
         assert abs(days[day] - _expected_day_kwh(kwp, day, portal_env.now)) < 0.01, day
+
+
+def test_influxdb_down_is_a_readable_503(portal_env: PortalEnv) -> None:
+    """A fault that cannot be produced with the shared server: point the app at a closed port."""
+    from dataclasses import replace
+
+    from collector.devservices import free_port
+    from collector.influx import InfluxClient
+    from collector.portal.app import create_app
+    from collector.portal.serving import serve_in_thread
+
+    dead = InfluxClient(f"http://127.0.0.1:{free_port()}", "x", retries=0, timeout_s=2)
+    app = create_app(replace(portal_env.config), influx=dead)
+    with serve_in_thread(app) as url:
+        env = replace(portal_env, url=url)
+        client = login(env, portal_env.email_a, PASSWORD_A)
+        page = client.get("/overview")
+        assert page.status_code == 503 and "niet bereikbaar" in page.text
+        api = client.get(
+            f"/api/v1/devices/{portal_env.device_a}/daily-energy?first=2026-01-01&last=2026-01-02"
+        )
+        assert api.status_code == 503 and "unavailable" in api.json()["detail"]
+        assert client.get("/statements").status_code == 200  # the store still answers
