@@ -41,7 +41,7 @@ def synthetic_fleet(members: int) -> Fleet:
     address = {"street": "Dieze 1", "postal_code": "8011 AB", "city": "Zwolle"}
     return Fleet.model_validate(
         {
-            "cooperative": {"name": "Buurtbedrijf Dieze-Oost", "address": address},
+            "cooperative": {"name": "Coöperatieve wijkonderneming WijBedrijf Dieze", "address": address},
             "tariff_plans": [plan],
             "members": [
                 {
