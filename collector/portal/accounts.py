@@ -36,6 +36,8 @@ RESET_LIFETIME = timedelta(hours=2)
 MAX_FAILURES_PER_EMAIL = 5
 MAX_FAILURES_PER_REMOTE = 30
 FAILURE_WINDOW = timedelta(minutes=15)
+#: Password-reset e-mails per address per hour (more requests are answered but not sent).
+MAX_RESETS_PER_HOUR = 3
 
 _hasher = PasswordHasher()
 
@@ -280,6 +282,19 @@ class AccountService:
             row.password_set_at = now
             self._revoke_all(session, row.account_id, now)
             return Account.from_row(row)
+
+    def reset_allowed(self, email: str, *, remote: str, now: datetime | None = None) -> bool:
+        """Record a reset request; False when the address had too many in the last hour."""
+        now = now or _now()
+        email = "reset:" + email.strip().lower()[:300]
+        with self._sessions.begin() as session:
+            recent = session.scalar(
+                select(func.count()).where(
+                    LoginAttemptRow.email == email, LoginAttemptRow.at >= now - timedelta(hours=1)
+                )
+            )
+            session.add(LoginAttemptRow(email=email, remote=remote[:64], at=now, success=False))
+        return int(recent or 0) < MAX_RESETS_PER_HOUR
 
     # --- login and sessions --------------------------------------------------------------
 

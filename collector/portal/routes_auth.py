@@ -184,7 +184,10 @@ def reset_request(request: Request, email: FormStr = "", csrf_token: OptForm = N
     check_csrf(request, csrf_token)
     portal = portal_of(request)
     account = portal.accounts.by_email(email)
-    if account is not None and account.active and account.has_password:
+    allowed = portal.accounts.reset_allowed(email, remote=_remote(request))
+    if not allowed:
+        portal.count_reject("reset_limited")
+    if allowed and account is not None and account.active and account.has_password:
         token = portal.accounts.issue_link(account.account_id, "reset")
         link = f"{portal.config.base_url.rstrip('/')}/reset/{token}"
         lang = account.language

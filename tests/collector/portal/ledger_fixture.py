@@ -14,6 +14,11 @@ from collector.store.ledger_models import (
     SettlementStatementRow,
 )
 
+MESSAGES = {
+    "fault_state": "{device} reports inverter state fault",
+    "device_offline": "{device} sent no readings for 45 minutes",
+}
+
 
 def add_alert(sessions: sessionmaker[Session], device_id: str, kind: str = "fault_state") -> int:
     now = datetime.now(UTC)
@@ -25,7 +30,7 @@ def add_alert(sessions: sessionmaker[Session], device_id: str, kind: str = "faul
             severity=30,
             status="open",
             open_key=f"{device_id}|{kind}",
-            message=f"{device_id} reports state fault",
+            message=MESSAGES.get(kind, kind).format(device=device_id),
             evidence={"state": "fault"},
             condition_since=now - timedelta(hours=2),
             last_seen=now,
