@@ -350,7 +350,9 @@ def daily_energy(
         min(last, today),
         today=today,
     )
-    daily = prod.daily_energy_kwh(counters, caller.scope)
+    with portal_of(request).sessions() as session:
+        events = prod.counter_events(session, [device_id])
+    daily = prod.daily_energy_kwh(counters, caller.scope, events)
     return [
         DailyEnergyOut(day=d, energy_kwh=round(v, 3))
         for d, v in sorted(daily.items())

@@ -77,7 +77,7 @@ def build_overview(
     curve = prod.power_curve_w(influx, allowed, day_start, now) if allowed else []
     first_day = date(today.year - 1, 1, 1) - timedelta(days=1)
     counters = prod.daily_counters_wh(influx, devices, first_day, today, today=today)
-    daily = prod.daily_energy_kwh(counters, scope)
+    daily = prod.daily_energy_kwh(counters, scope, prod.counter_events(session, devices))
     try:
         same_day_last_year = today.replace(year=today.year - 1)
     except ValueError:

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from sqlalchemy.orm import Session
 
 from collector.influx import InfluxClient, InfluxQueryError, quote_ident, quote_string
 from collector.portal.scope import MemberScope
@@ -145,38 +146,95 @@ def daily_counters_wh(
     return result
 
 
+@dataclass(frozen=True)
+class CounterEvent:
+    """A known jump of a device's counter (registry): a reset, or a new device's first value.
+
+    ``before_wh`` is the old counter's last value (None when a replacement device starts) and
+    ``after_wh`` the first value the counter continued from [Wh].
+    """
+
+    at: datetime
+    before_wh: float | None
+    after_wh: float
+
+
 def daily_energy_kwh(
     counters_wh: Mapping[str, Mapping[date, float]],
     scope: MemberScope | None = None,
+    events: Mapping[str, Sequence[CounterEvent]] | None = None,
 ) -> dict[date, float]:
     """Energy per local day from the daily last counter readings, summed over devices.
 
     A day's energy is its last reading minus the previous known one (after a gap the whole
-    gap's energy lands on the first day back). A counter that steps backwards (inverter
-    replaced or reset) contributes nothing that day. Days outside a member's contract window
-    on the device are left out when ``scope`` is given.
+    gap's energy lands on the first day back). On a day with a known counter reset the energy
+    is counted on both sides of it (old counter up to its last value, new one from its first);
+    a replacement device's first day counts from its first value. A counter that steps
+    backwards without a known event contributes nothing that day. Days outside a member's
+    contract window on the device are left out when ``scope`` is given.
 
     Parameters
     ----------
     counters_wh
         Per device, per local day, the day's last lifetime counter [Wh]
+    scope
+        The member's devices and contract windows [-]
+    events
+        Per device, the registry's counter resets and replacement starts [-]
 
     Returns energy per day [kWh].
     """
     out: dict[date, float] = {}
     for device, days in counters_wh.items():
         window = scope.window(device) if scope is not None else None
+        by_day: dict[date, CounterEvent] = {}
+        for known in (events or {}).get(device, ()):
+            by_day[local_day(known.at)] = known
         previous: float | None = None
         for day in sorted(days):
             value = days[day]
-            if previous is not None and value >= previous:
-                allowed = window is None or (
-                    local_midnight_utc(day) >= window[0]
-                    and (window[1] is None or local_midnight_utc(day) < window[1])
-                )
-                if allowed:
-                    out[day] = out.get(day, 0.0) + (value - previous) / 1000.0
+            event = by_day.get(day)
+            wh: float | None = None
+            if event is not None:
+                old_part = 0.0
+                if event.before_wh is not None and previous is not None:
+                    old_part = max(event.before_wh - previous, 0.0)
+                wh = old_part + max(value - event.after_wh, 0.0)
+            elif previous is not None and value >= previous:
+                wh = value - previous
             previous = value
+            if wh is None:
+                continue
+            start = local_midnight_utc(day)
+            if window is not None and (
+                start < window[0] or (window[1] is not None and start >= window[1])
+            ):
+                continue
+            out[day] = out.get(day, 0.0) + wh / 1000.0
+    return out
+
+
+def counter_events(session: Session, device_ids: Sequence[str]) -> dict[str, list[CounterEvent]]:
+    """The registry's counter resets and replacement starts of these devices."""
+    from sqlalchemy import select
+
+    from collector.store.models import CounterResetRow, DeviceReplacementRow
+
+    out: dict[str, list[CounterEvent]] = {}
+    if not device_ids:
+        return out
+    for reset in session.scalars(
+        select(CounterResetRow).where(CounterResetRow.device_id.in_(list(device_ids)))
+    ):
+        out.setdefault(reset.device_id, []).append(
+            CounterEvent(reset.at, float(reset.last_energy_wh), float(reset.first_energy_wh))
+        )
+    for rep in session.scalars(
+        select(DeviceReplacementRow).where(DeviceReplacementRow.device_id.in_(list(device_ids)))
+    ):
+        out.setdefault(rep.device_id, []).append(
+            CounterEvent(rep.at, None, float(rep.new_first_energy_wh))
+        )
     return out
 
 

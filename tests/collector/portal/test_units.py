@@ -131,3 +131,19 @@ def test_deactivation_ends_sessions(accounts: AccountService) -> None:
     with accounts._sessions() as session:
         stored = session.scalars(select(PortalSessionRow.token_sha256)).all()
     assert cookie not in stored and len(stored) == 1
+
+
+def test_known_reset_counts_both_sides() -> None:
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    counters = {"a": {D: 10_000.0, D + timedelta(1): 700.0, D + timedelta(2): 3_700.0}}
+    events = {"a": [prod.CounterEvent(at, before_wh=12_000.0, after_wh=200.0)]}
+    daily = prod.daily_energy_kwh(counters, None, events)
+    # 2 kWh on the old counter before the reset, 0.5 kWh on the new one after it.
+    assert daily == {D + timedelta(1): pytest.approx(2.5), D + timedelta(2): 3.0}
+
+
+def test_replacement_device_counts_from_its_first_value() -> None:
+    at = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    counters = {"new": {D: 1_400.0, D + timedelta(1): 4_400.0}}
+    events = {"new": [prod.CounterEvent(at, before_wh=None, after_wh=1_000.0)]}
+    assert prod.daily_energy_kwh(counters, None, events) == {D: 0.4, D + timedelta(1): 3.0}
