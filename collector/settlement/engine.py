@@ -744,6 +744,9 @@ def _guarantees(
             ZERO,
         )
         so_far += sum((p.kwh for p in parts if in_year(p.start_day)), ZERO)
+        known_spans = {(b.start_day, b.end_day) for b in billed if in_year(b.start_day)}
+        known_spans |= {(p.start_day, p.end_day) for p in parts if in_year(p.start_day)}
+        known_days = sum((end - start).days for start, end in known_spans)
         outcome = guarantee_outcome(
             guarantee,
             kwp=site_kwp,
@@ -752,6 +755,7 @@ def _guarantees(
             covered_days=covered.days,
             yield_kwh=so_far,
             final=covered.end_day <= period.end_day,
+            known_days=known_days,
         )
         outcomes.append(outcome)
         line = guarantee_line(outcome, prices)

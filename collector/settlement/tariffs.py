@@ -530,6 +530,12 @@ class GuaranteeOutcome:
         Energy produced so far in the contract year [kWh].
     shortfall_kwh : Decimal
         ``max(0, guaranteed - yield)``, rounded to 1 Wh [kWh].
+    covered_days : int
+        Contract days in the contract year [days].
+    known_days : int, optional
+        Of those, days whose yield is known (settled in the ledger or in this run) [days];
+        when fewer than ``covered_days`` at the year's end, the year is not settled
+        automatically (its early months predate the ledger).
     """
 
     year_start: date
@@ -538,8 +544,19 @@ class GuaranteeOutcome:
     yield_kwh: Decimal
     shortfall_kwh: Decimal
     final: bool
+    covered_days: int | None = None
+    known_days: int | None = None
 
-    def to_json(self) -> dict[str, str | bool]:
+    @property
+    def complete(self) -> bool:
+        """Whether the yield of every contract day of the year is known."""
+        return (
+            self.known_days is None
+            or self.covered_days is None
+            or self.known_days >= self.covered_days
+        )
+
+    def to_json(self) -> dict[str, str | bool | int | None]:
         return {
             "year_start": self.year_start.isoformat(),
             "year_end": self.year_end.isoformat(),
@@ -547,6 +564,9 @@ class GuaranteeOutcome:
             "yield_kwh": str(self.yield_kwh),
             "shortfall_kwh": str(self.shortfall_kwh),
             "final": self.final,
+            "covered_days": self.covered_days,
+            "known_days": self.known_days,
+            "complete": self.complete,
         }
 
 
@@ -559,6 +579,7 @@ def guarantee_outcome(
     covered_days: int,
     yield_kwh: Decimal,
     final: bool,
+    known_days: int | None = None,
 ) -> GuaranteeOutcome:
     """Compare a contract year's yield with its guarantee.
 
@@ -582,15 +603,18 @@ def guarantee_outcome(
     )
     produced = round_kwh(yield_kwh)
     shortfall = max(ZERO, guaranteed - produced)
-    return GuaranteeOutcome(year_start, year_end, guaranteed, produced, shortfall, final)
+    return GuaranteeOutcome(
+        year_start, year_end, guaranteed, produced, shortfall, final, covered_days, known_days
+    )
 
 
 def guarantee_line(outcome: GuaranteeOutcome, prices: PricesInForce) -> StatementLine | None:
     """The compensation (a credit, negative amount) for a settled contract year's shortfall.
 
-    ``prices`` are those in force on the contract year's last day.
+    ``prices`` are those in force on the contract year's last day. No line for a year whose
+    yield is not known for every day (:attr:`GuaranteeOutcome.complete`).
     """
-    if not outcome.final or outcome.shortfall_kwh == 0:
+    if not outcome.final or outcome.shortfall_kwh == 0 or not outcome.complete:
         return None
     if prices.compensation_eur_per_kwh is None:
         raise TariffError(f"{prices.label} has no guarantee to settle")

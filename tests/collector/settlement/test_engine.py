@@ -157,3 +157,19 @@ def test_json_result_per_member_has_the_documented_fields() -> None:
         "total_incl_vat_eur",
     }
     assert (m1["total_excl_vat_eur"], m1["total_incl_vat_eur"]) == ("9.47", "11.46")
+
+
+def test_a_contract_year_the_ledger_only_partly_knows_is_not_compensated_automatically() -> None:
+    # only January-February were settled by this system: the year's first nine months are
+    # unknown, so March alone must not be taken for the year's yield
+    history = (
+        BilledPart("C4", "2026-02", date(2026, 1, 1), date(2026, 3, 1), D("100.000"), D(0),
+                   D("0.21"), "p-guar@2025-01-01"),
+    )  # fmt: skip
+    c4 = by_contract(settle(march_inputs(billed=history)))["C4"]
+    (outcome,) = c4.guarantees  # type: ignore[attr-defined]
+    assert outcome.final
+    assert (outcome.covered_days, outcome.known_days) == (365, 59 + 31)
+    assert not outcome.complete
+    assert outcome.to_json()["complete"] is False
+    assert c4.lines == ()  # type: ignore[attr-defined]
