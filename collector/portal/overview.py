@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from collector.influx import InfluxClient
 from collector.portal import production as prod
 from collector.portal.i18n import month_names, translate
 from collector.portal.scope import MemberScope
+from collector.settlement.periods import Period, contract_year
 from collector.store.models import ContractRow, TariffVersionRow
 
 
@@ -30,15 +32,41 @@ class Overview:
     years: list[prod.PeriodBar]
     ytd_kwh: float
     ytd_last_year_kwh: float
-    guarantee_year_kwh: float | None
-    guarantee_ytd_kwh: float | None
+    guarantee: GuaranteeStatus | None
     kwp: float
 
 
-def guarantee_kwh_per_year(session: Session, scope: MemberScope, today: date) -> float | None:
-    """The yearly yield guarantee of the member's running contracts [kWh], None without one."""
-    total = Decimal(0)
-    found = False
+@dataclass(frozen=True)
+class GuaranteeStatus:
+    """The member's guaranteed contracts, each in its own contract year, added up [kWh]."""
+
+    #: the (first) guaranteed contract's year: first day and the day after its last
+    year_start: date
+    year_end: date
+    produced_kwh: float
+    guarantee_year_kwh: float
+    guarantee_to_date_kwh: float
+
+    @property
+    def year_last_day(self) -> date:
+        return self.year_end - timedelta(days=1)
+
+
+def guarantee_status(
+    session: Session,
+    scope: MemberScope,
+    counters: Mapping[str, Mapping[date, float]],
+    events: Mapping[str, Sequence[prod.CounterEvent]],
+    today: date,
+) -> GuaranteeStatus | None:
+    """Energy in the running contract year against the yield guarantee, None without one.
+
+    The contract year runs from the contract's anniversary (``year_anchor`` or the start
+    day); the guarantee to date is the yearly guarantee times the share of a typical year's
+    energy that falls between the anniversary and today.
+    """
+    produced = guarantee = to_date = 0.0
+    first_year: Period | None = None
     for contract_id in scope.contract_ids:
         contract = session.get(ContractRow, contract_id)
         if contract is None or (contract.end_date is not None and contract.end_date < today):
@@ -54,14 +82,26 @@ def guarantee_kwh_per_year(session: Session, scope: MemberScope, today: date) ->
         )
         if version is None:
             continue
-        kwp = sum(Decimal(str(g.kwp)) for g in scope.grants if g.contract_id == contract_id)
+        grants = [g for g in scope.grants if g.contract_id == contract_id]
+        kwp = sum(Decimal(str(g.kwp)) for g in grants)
         if version.guarantee_kwh_per_year is not None:
-            total += version.guarantee_kwh_per_year
-            found = True
+            yearly = float(version.guarantee_kwh_per_year)
         elif version.guarantee_kwh_per_kwp_per_year is not None:
-            total += version.guarantee_kwh_per_kwp_per_year * kwp
-            found = True
-    return float(total) if found else None
+            yearly = float(version.guarantee_kwh_per_kwp_per_year * kwp)
+        else:
+            continue
+        year = contract_year(contract.year_anchor or contract.start_date, today)
+        devices = {g.device_id for g in grants}
+        daily = prod.daily_energy_kwh(
+            {d: v for d, v in counters.items() if d in devices}, scope, events
+        )
+        produced += prod.sum_between(daily, year.start_day, today)
+        guarantee += yearly
+        to_date += yearly * prod.typical_share(year.start_day, today, year.end_day)
+        first_year = first_year or year
+    if first_year is None:
+        return None
+    return GuaranteeStatus(first_year.start_day, first_year.end_day, produced, guarantee, to_date)
 
 
 def build_overview(
@@ -77,15 +117,15 @@ def build_overview(
     curve = prod.power_curve_w(influx, allowed, day_start, now) if allowed else []
     first_day = date(today.year - 1, 1, 1) - timedelta(days=1)
     counters = prod.daily_counters_wh(influx, devices, first_day, today, today=today)
-    daily = prod.daily_energy_kwh(counters, scope, prod.counter_events(session, devices))
+    events = prod.counter_events(session, devices)
+    daily = prod.daily_energy_kwh(counters, scope, events)
     try:
         same_day_last_year = today.replace(year=today.year - 1)
     except ValueError:
         same_day_last_year = today.replace(year=today.year - 1, day=28)
     ytd = prod.sum_between(daily, date(today.year, 1, 1), today)
     ytd_last = prod.sum_between(daily, date(today.year - 1, 1, 1), same_day_last_year)
-    guarantee = guarantee_kwh_per_year(session, scope, today)
-    guarantee_ytd = None if guarantee is None else guarantee * prod.year_fraction_typical(today)
+    guarantee = guarantee_status(session, scope, counters, events, today)
     recent = [p for t, p in curve if (now - t).total_seconds() <= 900]
     return Overview(
         today=today,
@@ -99,8 +139,7 @@ def build_overview(
         years=prod.years_totals(daily, range(today.year - 1, today.year + 1)),
         ytd_kwh=ytd,
         ytd_last_year_kwh=ytd_last,
-        guarantee_year_kwh=guarantee,
-        guarantee_ytd_kwh=guarantee_ytd,
+        guarantee=guarantee,
         kwp=sum(g.kwp for g in scope.grants if g.end_day is None or g.end_day >= today),
     )
 

@@ -270,6 +270,21 @@ def year_fraction_typical(day: date) -> float:
     return done / sum(months)
 
 
+def typical_share(start: date, day: date, end: date) -> float:
+    """The share of a typical year's energy in ``[start, end)`` produced from ``start``
+    through ``day`` (inclusive) [-]; e.g. a contract year from its anniversary."""
+    profile = typical_daily_kwh_per_kwp()
+    total = done = 0.0
+    current = start
+    while current < end:
+        value = profile[current.month - 1]
+        total += value
+        if current <= day:
+            done += value
+        current += timedelta(days=1)
+    return done / total if total else 0.0
+
+
 @dataclass(frozen=True)
 class PeriodBar:
     """One bar pair of a chart: this period and the same period a year before [kWh]."""

@@ -78,12 +78,12 @@ def overview(request: Request) -> Response:
         ),
         "years": svg.bars_svg(ov.years, title=t("overview.years")),
     }
-    if ov.guarantee_ytd_kwh is not None:
+    if ov.guarantee is not None:
         charts["guarantee"] = svg.progress_svg(
-            ov.ytd_kwh,
-            ov.guarantee_ytd_kwh,
+            ov.guarantee.produced_kwh,
+            ov.guarantee.guarantee_to_date_kwh,
             title=t("overview.guarantee"),
-            labels=(t("overview.ytd"), t("overview.guarantee")),
+            labels=(t("overview.contract_year"), t("overview.guarantee")),
         )
     return render(
         request,

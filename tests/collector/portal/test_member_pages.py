@@ -97,3 +97,28 @@ def test_influxdb_down_is_a_readable_503(portal_env: PortalEnv) -> None:
         )
         assert api.status_code == 503 and "unavailable" in api.json()["detail"]
         assert client.get("/statements").status_code == 200  # the store still answers
+
+
+def test_guarantee_in_the_contract_year(portal_env: PortalEnv) -> None:
+    """Member A rents with huur-garantie (800 kWh/kWp per contract year from 24 October)."""
+    from collector.settlement.periods import contract_year
+
+    client = login(portal_env, portal_env.email_a, PASSWORD_A)
+    html = client.get("/overview").text
+    kwp = float(client.get(f"/api/v1/devices/{portal_env.device_a}").json()["kwp"])
+    today = prod.local_day(datetime.now(UTC))
+    year = contract_year(date(2022, 10, 24), today)
+    produced = sum(
+        _expected_day_kwh(kwp, year.start_day + timedelta(days=i), portal_env.now)
+        for i in range((today - year.start_day).days + 1)
+    )
+    to_date = 800 * kwp * prod.typical_share(year.start_day, today, year.end_day)
+
+    def shown(element_id: str) -> float:
+        m = re.search(rf'id="{element_id}">([0-9.]+) kWh', html)
+        assert m, element_id
+        return float(m.group(1).replace(".", ""))
+
+    assert abs(shown("contract-year-kwh") - produced) <= 1.0
+    assert abs(shown("guarantee-ytd") - to_date) <= 1.0
+    assert year.start_day.strftime("%d-%m-%Y") in html

@@ -147,3 +147,9 @@ def test_replacement_device_counts_from_its_first_value() -> None:
     counters = {"new": {D: 1_400.0, D + timedelta(1): 4_400.0}}
     events = {"new": [prod.CounterEvent(at, before_wh=None, after_wh=1_000.0)]}
     assert prod.daily_energy_kwh(counters, None, events) == {D: 0.4, D + timedelta(1): 3.0}
+
+
+def test_typical_share_of_a_calendar_year_matches() -> None:
+    for day in (date(2026, 1, 31), date(2026, 7, 15), date(2026, 12, 31)):
+        share = prod.typical_share(date(2026, 1, 1), day, date(2027, 1, 1))
+        assert share == pytest.approx(prod.year_fraction_typical(day))
