@@ -123,3 +123,27 @@ def test_a_data_set_file_settles_to_the_same_output(data: dict[str, CounterReadi
         again = read_dataset(path, f)
     assert again.digest() == inputs.digest()
     assert settle(again).dumps() == settle(inputs).dumps()
+
+
+@settings(max_examples=25, deadline=None)
+@given(year_of_readings(), st.floats(0.05, 0.95), st.floats(0.0, 72.0))
+def test_an_unknown_reset_makes_and_loses_no_energy_between_months(
+    pairs: list[tuple[datetime, float]], where: float, silent_h: float
+) -> None:
+    """A counter restart mid-year (with a silent stretch): months still add up to the year."""
+    cut = int(len(pairs) * where)
+    restart = pairs[cut][0] + timedelta(hours=silent_h)
+    before = pairs[:cut]
+    offset = pairs[cut][1] - 5.0
+    after = [(t, v - offset) for t, v in pairs[cut:] if t >= restart]
+    r = CounterReadings.from_pairs("inv", before + after)
+    site = prepare_site("s", 4.0, [Installation("inv", pairs[0][0])], {"inv": r})
+    profile = build_fleet_profile(
+        [site], YEAR_START - timedelta(days=5), YEAR_END + timedelta(days=5)
+    )
+    months = [site_yield(site, m.start_utc, m.end_utc, profile, site_ratio=0.9)
+              for m in (month_period(2026, n) for n in range(1, 13))]  # fmt: skip
+    year = site_yield(site, YEAR_START, YEAR_END, profile, site_ratio=0.9)
+    assert sum(m.total_wh for m in months) == pytest.approx(year.total_wh, rel=1e-9, abs=1e-6)
+    if after and before[-1][1] > after[0][1] + 1000.0:
+        assert [a.kind for a in site.anomalies] == ["unknown_reset"]
