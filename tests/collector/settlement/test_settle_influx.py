@@ -211,6 +211,7 @@ def test_a_gap_reaching_beyond_the_window_keeps_its_exact_counter_difference(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking against a server is slow
+    derandomize=True,  # the same examples on every run: CI against a server stays reproducible
 )
 @given(
     scale=st.floats(0.3, 2.0),
