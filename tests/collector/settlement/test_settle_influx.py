@@ -261,3 +261,31 @@ def test_offline_and_influx_backed_settlement_agree_on_random_data(
         for la, lb in zip(ca.lines, cb.lines, strict=True):
             slack = Decimal("0.01") + la.unit_price_eur * Decimal(slack_wh / 1000)
             assert abs(la.amount_eur - lb.amount_eur) <= slack
+
+
+def test_settle_reads_the_fleet_from_the_registry_store(
+    loaded: tuple[InfluxClient, dict[str, list[tuple[datetime, float]]]],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Without --fleet, the registry loaded with `zonnewijk registry load` is used."""
+    from sqlalchemy.orm import Session
+
+    from collector.registry.store_sync import sync_fleet
+
+    client, _ = loaded
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(fleet_yaml(), encoding="utf-8")
+    with temporary_database("sqlite") as engine:
+        with Session(engine) as session:
+            sync_fleet(session, fleet())
+            session.commit()
+        db = engine.url.render_as_string(hide_password=False)
+        servers = ["--database-url", db, "--influx-url", client.url, "--influx-db", client.database]
+        args = ["settle", "--period", "2026-03", "--dry-run", "--format", "json", "--quiet"]
+        assert main([*args, *servers]) == 0
+        from_store = json.loads(capsys.readouterr().out)
+        assert main([*args, *servers, "--fleet", str(fleet_file)]) == 0
+        from_file = json.loads(capsys.readouterr().out)
+    assert from_store["members"] == from_file["members"]
+    assert len(from_store["members"]) == 5
