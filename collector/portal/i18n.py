@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -49,7 +50,8 @@ def format_kwh(value: float | None, language: str, decimals: int = 1) -> str:
     return f"{text} kWh"
 
 
-def format_number(value: float, language: str, decimals: int = 2) -> str:
+def format_number(value: float | Decimal, language: str, decimals: int = 2) -> str:
+    """``1234.5`` as ``1.234,50`` (Dutch) or ``1,234.50`` (English); Decimals stay exact."""
     text = f"{value:,.{decimals}f}"
     if language == "nl":
         text = text.replace(",", "_").replace(".", ",").replace("_", ".")

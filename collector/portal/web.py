@@ -199,6 +199,7 @@ def render(
         "account": ws.account if ws else None,
         "kwh": lambda v, d=1: format_kwh(v, lang, d),
         "num": lambda v, d=2: format_number(v, lang, d),
+        "money": lambda v, d=2: "€ " + format_number(v, lang, d),
         "local_time": local_time,
         "svg": Markup,
         "path": request.url.path,

@@ -87,22 +87,29 @@ def add_run(
                 )
             )
             session.flush()
-            session.add(
-                SettlementLineRow(
-                    run_id=run_id,
-                    contract_id=contract_id,
-                    line_no=1,
-                    kind="energy",
-                    description=f"Opbrengst {period} ({contract_id})",
-                    quantity=Decimal("88.000"),
-                    unit="kWh",
-                    unit_price_eur=Decimal("0.0900"),
-                    amount_eur=Decimal("7.92"),
-                    vat_rate=Decimal("0.21"),
-                    vat_eur=Decimal("1.66"),
-                    tariff="huur-basis@2026-01-01",
-                    period_start=first,
-                    period_end=last,
+            for line_no, (kind, text, qty, unit, price, amount, vat) in enumerate(
+                [
+                    ("fee", "Vaste huur", "1", "month", "4.58", "4.58", "0.97"),
+                    ("energy", f"Opbrengst {period}", "88.000", "kWh", "0.0900", "7.92", "1.66"),
+                ],
+                start=1,
+            ):
+                session.add(
+                    SettlementLineRow(
+                        run_id=run_id,
+                        contract_id=contract_id,
+                        line_no=line_no,
+                        kind=kind,
+                        description=f"{text} ({contract_id})",
+                        quantity=Decimal(qty),
+                        unit=unit,
+                        unit_price_eur=Decimal(price),
+                        amount_eur=Decimal(amount),
+                        vat_rate=Decimal("0.21"),
+                        vat_eur=Decimal(vat),
+                        tariff="huur-basis@2026-01-01",
+                        period_start=first,
+                        period_end=last,
+                    )
                 )
-            )
     return run_id
