@@ -274,3 +274,60 @@ def test_statement_pdf_only_for_own_contract(portal_env: PortalEnv, member_a: ht
         ).status_code
         == 403
     )
+
+
+def test_new_tenant_does_not_see_the_previous_history(portal_env: PortalEnv) -> None:
+    """A member who starts renting a roof sees its device only from their first day."""
+    from collector.store.models import ContractRow
+
+    from .conftest import PASSWORD_A
+
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=10)
+    sessions = portal_env.accounts._sessions
+    with sessions.begin() as session:
+        session.add(
+            ContractRow(
+                contract_id="C-NEW",
+                member_id="M0006",
+                site_id="zw001",
+                start_date=start,
+                end_date=None,
+                tariff_plan_id="huur-basis",
+                year_anchor=None,
+            )
+        )
+    account = portal_env.accounts.create_member_account("M0006")
+    portal_env.accounts.use_link(
+        portal_env.accounts.issue_link(account.account_id, "invite"), "invite", PASSWORD_A
+    )
+    client = login(portal_env, account.email, PASSWORD_A)
+    device = portal_env.device_b  # zw001-inv1, on the roof of member B since 2021
+    days = client.get(
+        f"/api/v1/devices/{device}/daily-energy",
+        params={"first": (today - timedelta(days=40)).isoformat(), "last": today.isoformat()},
+    ).json()
+    assert days and min(d["day"] for d in days) == start.isoformat()
+    readings = client.get(
+        f"/api/v1/devices/{device}/readings",
+        params={
+            "start": (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "interval": "1d",
+        },
+    ).json()
+    from collector.portal.production import local_midnight_utc
+
+    first_allowed = local_midnight_utc(start)
+    assert readings
+    assert (
+        min(datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in readings)
+        >= first_allowed
+    )
+    # Member B, renting since 2021, sees the days before.
+    b = login(portal_env, portal_env.email_b, PASSWORD_B)
+    b_days = b.get(
+        f"/api/v1/devices/{device}/daily-energy",
+        params={"first": (today - timedelta(days=40)).isoformat(), "last": today.isoformat()},
+    ).json()
+    assert min(d["day"] for d in b_days) < start.isoformat()
