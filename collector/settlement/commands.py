@@ -307,7 +307,10 @@ def _cmd_settle(args: argparse.Namespace) -> int:
                 f"{period.label} was issued as run {issued.run_id}; issued runs are never "
                 "rewritten (late readings are corrected in the next month's run)"
             )
-        inputs, source = _inputs_from_servers(args, session, fleet, period, progress)
+        # the history as it stood before this month (a dry run of an issued month included)
+        inputs, source = _inputs_from_servers(
+            args, session, fleet, period, progress, history_before=period.label
+        )
         result = settle(inputs, progress=progress.stage("contracts settled"))
         if not args.dry_run:
             target = _data_dir() / "settlements" / f"{period.label}.readings.jsonl.gz"
