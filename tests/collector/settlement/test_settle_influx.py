@@ -157,6 +157,11 @@ def test_settle_and_export_commands_end_to_end(
         assert json.loads(issued)["members"] == json.loads(dry.out)["members"]
         assert main(["settle", "--period", "2026-03", *common]) == 2
         assert "never rewritten" in capsys.readouterr().err
+        # previewing an issued month again shows what was issued
+        assert (
+            main(["settle", "--period", "2026-03", "--dry-run", "--format", "json", *common]) == 0
+        )
+        assert json.loads(capsys.readouterr().out)["members"] == json.loads(issued)["members"]
         out = tmp_path / "export.jsonl"
         assert main(["export", "readings", "--period", "2026-03", "--out", str(out), *common]) == 0
         capsys.readouterr()
