@@ -98,6 +98,13 @@ def _common_args(p: argparse.ArgumentParser) -> None:
         help=f"re-measure this many issued months for corrections (default "
         f"{DEFAULT_CORRECT_MONTHS})",
     )
+    p.add_argument(
+        "--coarse",
+        choices=("raw", "rollup"),
+        default="raw",
+        help="read daily/hourly values from raw readings (default) or from the rollup_5m "
+        "retention policy of `zonnewijk db init` (far fewer points at short poll intervals)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -199,7 +206,13 @@ def _inputs_from_servers(
     if not client.ping():
         raise CommandError(f"InfluxDB at {client.url} does not answer (check --influx-url)")
     readings = load_readings(
-        client, fleet, period, billed=billed, correct_periods=correct, progress=progress
+        client,
+        fleet,
+        period,
+        billed=billed,
+        correct_periods=correct,
+        progress=progress,
+        coarse=getattr(args, "coarse", "raw"),
     )
     inputs = SettlementInputs(
         period=period, fleet=fleet, readings=readings, billed=tuple(billed), correct_periods=correct

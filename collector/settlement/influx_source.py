@@ -33,6 +33,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
+from typing import Literal
 
 from collector.influx import InfluxClient, Series, quote_ident
 from collector.points import INVERTER_MEASUREMENT
@@ -42,6 +43,9 @@ from collector.settlement.periods import AMSTERDAM, Period, local_day_of, local_
 from collector.settlement.yields import CounterReadings, from_epoch_s
 
 ENERGY_FIELD = "ac_energy_wh"
+#: Where ``zonnewijk db init`` keeps 5-minute rollups, and their energy field.
+ROLLUP_RP = "rollup_5m"
+ROLLUP_ENERGY_FIELD = "ac_energy_wh_last"
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 #: How far before/after the window a device's nearest reading is looked for [days].
@@ -110,13 +114,24 @@ def load_readings(
     billed: Sequence[BilledPart] = (),
     correct_periods: Sequence[str] = (),
     progress: Progress | None = None,
+    coarse: Literal["raw", "rollup"] = "raw",
 ) -> dict[str, CounterReadings]:
-    """The counter readings a settlement of ``period`` needs, for every device of ``fleet``."""
+    """The counter readings a settlement of ``period`` needs, for every device of ``fleet``.
+
+    ``coarse="rollup"`` takes the daily and hourly values from the ``rollup_5m`` retention
+    policy (``ac_energy_wh_last`` per 5 minutes, kept by ``zonnewijk db init``'s continuous
+    queries), which at a 10 s poll interval is 30 times fewer points to scan; the exact
+    readings around boundaries always come from the raw data.
+    """
     fleet_devices = {d.device_id for d in fleet.devices}
     first_day, end_day = readings_window(period, correct_periods)
     w0, w1 = _ms(first_day), _ms(end_day)
     m = quote_ident(INVERTER_MEASUREMENT)
     f = quote_ident(ENERGY_FIELD)
+    if coarse == "rollup":
+        cm, cf = f"{quote_ident(ROLLUP_RP)}.{m}", quote_ident(ROLLUP_ENERGY_FIELD)
+    else:
+        cm, cf = m, f
     points: dict[str, dict[int, float]] = defaultdict(dict)
     #: per device: placed time of a coarse value -> start of the bucket it summarises [ms]
     buckets: dict[str, dict[int, int]] = defaultdict(dict)
@@ -133,7 +148,7 @@ def load_readings(
     for piece in day_slices:
         a, b = _ms(piece[0]), _ms(piece[-1])
         q = (
-            f"SELECT last({f}) FROM {m} WHERE time >= {a}ms AND time < {b}ms "
+            f"SELECT last({cf}) FROM {cm} WHERE time >= {a}ms AND time < {b}ms "
             f"GROUP BY time(1d), \"device\" fill(none) tz('{AMSTERDAM.key}')"
         )
         for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):
@@ -150,7 +165,7 @@ def load_readings(
         b = min(a + SLICE_DAYS * DAY_MS, w1)
         for ref_group in ref_groups:
             q = (
-                f"SELECT last({f}) FROM {m} WHERE time >= {a}ms AND time < {b}ms"
+                f"SELECT last({cf}) FROM {cm} WHERE time >= {a}ms AND time < {b}ms"
                 f'{_device_filter(ref_group)} GROUP BY time(1h), "device" fill(none)'
             )
             for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):

@@ -294,3 +294,26 @@ def test_settle_reads_the_fleet_from_the_registry_store(
         from_file = json.loads(capsys.readouterr().out)
     assert from_store["members"] == from_file["members"]
     assert len(from_store["members"]) == 5
+
+
+@pytest.mark.parametrize("references", [300, 1], ids=["all-hourly", "mostly-daily"])
+def test_coarse_values_from_the_5_minute_rollups_give_the_same_settlement(
+    influx: InfluxClient, references: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector.schema import backfill_rollups, init_database
+
+    monkeypatch.setattr(influx_source, "REFERENCE_DEVICES", references)
+    init_database(influx)
+    raw = {d: p for d, p in raw_readings().items() if d in ("d1", "d3", "d4")}
+    write_raw(influx, raw)
+    backfill_rollups(influx, T0, T1)
+    march = parse_month("2026-03")
+    f = fleet()
+    from_raw = load_readings(influx, f, march)
+    from_rollup = load_readings(influx, f, march, coarse="rollup")
+    assert {d: r.pairs() for d, r in from_rollup.items()} == {
+        d: r.pairs() for d, r in from_raw.items()
+    }
+    a = settle(SettlementInputs(march, f, from_raw))
+    b = settle(SettlementInputs(march, f, from_rollup))
+    assert a.dumps() == b.dumps()
