@@ -43,6 +43,9 @@ from collector.simulator.publish import device_infos, publish_lines
 
 log = logging.getLogger(__name__)
 
+#: Interval of the backfilled history [s].
+HISTORY_INTERVAL_S = 300
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -165,11 +168,14 @@ def _backfill(
     collector: Collector,
     stop: threading.Event,
 ) -> Simulation:
+    # History stops at the last 5-minute mark before the live part starts, never after it:
+    # a history reading later than the first live one would make the counter step backwards.
+    end -= timedelta(seconds=end.timestamp() % HISTORY_INTERVAL_S)
     start = (end - timedelta(days=args.backfill_days)).replace(hour=0, minute=0, second=0)
     print(
         f"backfilling {len(fleet)} sites from {start:%Y-%m-%d} until now, 5-minute readings, through MQTT"
     )
-    sim = Simulation(fleet, start, end, 300)
+    sim = Simulation(fleet, start, end, HISTORY_INTERVAL_S)
     totals = publish_lines(
         stream_lines(sim),
         [s.gateway_id for s in fleet.sites],

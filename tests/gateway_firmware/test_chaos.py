@@ -37,7 +37,7 @@ def _broker() -> Mosquitto:
     # file into the 0700 temporary directory; a broker restart would then lose the collector's
     # queued messages. Keep it as root in tests (production runs it as its own user on its
     # own directory).
-    return Mosquitto.create(extra_config="user root" if os.geteuid() == 0 else "")
+    return Mosquitto.create()
 
 
 class Production(threading.Thread):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -200,7 +199,7 @@ def test_replay_is_rate_limited_and_live_readings_overtake_it(
 def test_broker_outage_and_restart_loses_nothing(tmp_path: Path) -> None:
     # Mosquitto started as root drops to its own user and then cannot save its persistence
     # file in the 0700 temporary directory; keep it root so a restart keeps sessions.
-    mosquitto = Mosquitto.create(extra_config="user root" if os.geteuid() == 0 else "")
+    mosquitto = Mosquitto.create()
     with mosquitto, Spool(tmp_path / "s.db") as spool:
         subscriber = Subscriber(mosquitto.port, persistent=True)
         pub = make_publisher(mosquitto.port, spool, replay_batch_size=50)
@@ -306,8 +305,7 @@ def test_refused_publish_keeps_readings_in_spool(tmp_path: Path) -> None:
     acl = broker.directory / "acl"  # readable by the broker's user, unlike pytest's tmp_path
     acl.write_text("topic write zonnewijk/v1/someone-else/#\n")
     # Mosquitto started as root drops to its own user, which cannot read this 0700 directory.
-    run_as = "user root\n" if os.geteuid() == 0 else ""
-    broker.extra_config = f"{run_as}acl_file {acl}"
+    broker.extra_config = f"acl_file {acl}"
     with broker, Spool(tmp_path / "s.db") as spool:
         pub = make_publisher(broker.port, spool)
         pub.start()

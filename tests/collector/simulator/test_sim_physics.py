@@ -11,7 +11,7 @@ import pvlib
 import pytest
 
 from collector.simulator.engine import S_SLEEPING, Simulation, window
-from collector.simulator.fleet import FAMILIES, generate_fleet
+from collector.simulator.fleet import COUNTER_RESOLUTION_WH, FAMILIES, generate_fleet
 from collector.simulator.solar import DISTRICT_LATITUDE_DEG, DISTRICT_LONGITUDE_DEG
 from collector.simulator.weather import day_weather
 
@@ -70,12 +70,7 @@ def test_no_production_at_night(faultless_year: Any) -> None:
 
 def test_counters_advance_exactly_by_energy(faultless_year: Any) -> None:
     run = faultless_year
-    resolution = np.array(
-        [
-            {"huawei": 10.0, "sungrow": 100.0, "growatt": 100.0}.get(s.family, 1.0)
-            for s in run.fleet.sites
-        ]
-    )
+    resolution = np.array([COUNTER_RESOLUTION_WH[s.family] for s in run.fleet.sites])
     produced = run.energy_wh[1:].sum(axis=0)
     counted = run.ac_energy_wh[-1] - run.ac_energy_wh[0]
     assert np.all(np.abs(counted - produced) <= resolution + 1e-6)
