@@ -11,6 +11,7 @@ message), a statement error inside an HTTP 200 query response raises
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -66,6 +67,7 @@ def _escape(value: str, specials: str) -> str:
     return out
 
 
+@functools.lru_cache(maxsize=8192)  # names, tags and field keys repeat on every line
 def escape_measurement(name: str) -> str:
     """Escape a measurement name (commas and spaces)."""
     if not name:
@@ -73,6 +75,7 @@ def escape_measurement(name: str) -> str:
     return _escape(name, ", ")
 
 
+@functools.lru_cache(maxsize=8192)
 def escape_key(key: str) -> str:
     """Escape a tag key, tag value or field key (commas, equals signs and spaces)."""
     if not key:

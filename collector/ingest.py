@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from collector.influx import FieldValue, InfluxClient, InfluxError, InfluxWriteError, Point
 from collector.metrics import CollectorMetrics, CollectorStats
 from collector.points import INVERTER_MEASUREMENT, reading_points
+from collector.reading_lines import reading_lines
 from collector.schema import RollupBackfiller
 from collector.validation import ReadingValidator
 from gateway_firmware.wire import (
@@ -121,15 +122,28 @@ class Rejection:
 
 @dataclass
 class ProcessedMessage:
-    """What one MQTT message turns into: points to write and rejections to report."""
+    """What one MQTT message turns into: lines to write and rejections to report."""
 
-    points: list[Point]
+    lines: list[str]
     readings: int
     rejections: list[Rejection]
     gateway_id: str | None
     is_status: bool = False
     newest_reading: datetime | None = None
     oldest_reading: datetime | None = None
+    #: The readings the lines store (``points`` rebuilds them as :class:`Point` objects).
+    good: tuple[Reading, ...] = ()
+    status_point: Point | None = None
+
+    @property
+    def points(self) -> list[Point]:
+        """The stored points as objects (tests, tools); the collector writes ``lines``."""
+        if self.status_point is not None:
+            return [self.status_point]
+        if not self.lines:
+            return []
+        gateway = self.gateway_id or ""
+        return [p for r in self.good for p in reading_points(gateway, r)]
 
 
 #: Reasons the wire decoder may give as ``invalid_<field>``; anything else is a sender's key.
@@ -195,6 +209,7 @@ def process_message(
         i for i in range(len(decoded.readings) + len(rejected_indices)) if i not in rejected_indices
     ]
     good, bad = validator.validate(decoded.gateway_id, decoded.readings, now)
+    good_index = {id(r): i for i, r in enumerate(decoded.readings)}
     for index, reading, prob in bad:
         rejections.append(
             Rejection(
@@ -205,12 +220,28 @@ def process_message(
                 reading_index=original_index[index],
             )
         )
+    lines: list[str] = []
+    stored: list[Reading] = []
+    for reading in good:
+        try:
+            lines.extend(reading_lines(decoded.gateway_id, reading))
+        except ValueError as exc:  # e.g. a raw key with a newline: not writable
+            rejections.append(
+                Rejection(
+                    topic,
+                    "unstorable_value",
+                    str(exc)[:300],
+                    reading.model_dump(mode="json", exclude_none=True),
+                    reading_index=original_index[good_index[id(reading)]],
+                )
+            )
+        else:
+            stored.append(reading)
     rejections.sort(key=lambda r: r.reading_index or 0)
-    points = [p for r in good for p in reading_points(decoded.gateway_id, r)]
-    newest = max((r.ts for r in good), default=None)
-    oldest = min((r.ts for r in good), default=None)
+    newest = max((r.ts for r in stored), default=None)
+    oldest = min((r.ts for r in stored), default=None)
     return ProcessedMessage(
-        points, len(good), rejections, decoded.gateway_id, False, newest, oldest
+        lines, len(stored), rejections, decoded.gateway_id, False, newest, oldest, tuple(stored)
     )
 
 
@@ -262,7 +293,9 @@ def _process_status(
     point = Point(
         GATEWAY_STATUS_MEASUREMENT, {"gateway": status.gateway_id}, fields, status.ts or now
     )
-    return ProcessedMessage([point], 0, [], status.gateway_id, is_status=True)
+    return ProcessedMessage(
+        [point.to_line()], 0, [], status.gateway_id, is_status=True, status_point=point
+    )
 
 
 def _payload_text(payload: bytes) -> object:
@@ -611,8 +644,8 @@ class Collector:
             )
             for gw, (n, newest) in seen.items()
         ]
-        points = [p for m in processed for p in m.points] + extra
-        if not self._write_with_retry(points, processed):
+        lines = [line for m in processed for line in m.lines] + [p.to_line() for p in extra]
+        if not self._write_with_retry(lines, processed):
             return  # stopping: nothing acknowledged, the broker redelivers
         with self._lock:
             for message in processed:
@@ -649,12 +682,17 @@ class Collector:
                 gateway_id_from_topic(delivery.topic),
             )
 
-    def _write_with_retry(self, points: list[Point], processed: list[ProcessedMessage]) -> bool:
+    def _write_lines(self, lines: list[str]) -> None:
+        step = self.batch_max_points
+        for first in range(0, len(lines), step):
+            self.influx.write_lines(lines[first : first + step])
+
+    def _write_with_retry(self, lines: list[str], processed: list[ProcessedMessage]) -> bool:
         delay = 0.5
         while True:
             started = time.monotonic()
             try:
-                self.influx.write_points(points, batch_size=self.batch_max_points)
+                self._write_lines(lines)
             except InfluxWriteError as exc:
                 # The server refused some line: isolate the offending message(s).
                 log.error("InfluxDB refused a batch (%s); retrying message by message", exc)
@@ -679,39 +717,40 @@ class Collector:
                 continue
             elapsed = time.monotonic() - started
             self.metrics.write_seconds.observe(elapsed)
-            self.metrics.batch_points.observe(len(points))
+            self.metrics.batch_points.observe(len(lines))
             self.metrics.batch_messages.observe(len(processed))
             with self._lock:
                 if not self.stats.influx_up:
                     log.info("InfluxDB accepts writes again", extra={"event": "influx_back"})
                 self.stats.influx_up = True
                 self.stats.last_write_s = elapsed
-                self.stats.points_written += len(points)
+                self.stats.points_written += len(lines)
                 self.stats.batches_written += 1
             return True
 
     def _write_one_by_one(self, processed: list[ProcessedMessage]) -> bool:
         for index, message in enumerate(processed):
             try:
-                self.influx.write_points(message.points)
+                self._write_lines(message.lines)
             except InfluxWriteError as exc:
                 message.rejections.append(
                     Rejection(
                         topic=f"gateway {message.gateway_id}",
                         reason="influx_refused",
                         detail=exc.message,
-                        original=[p.to_line() for p in message.points][:50],
+                        original=message.lines[:50],
                     )
                 )
                 message.readings = 0
-                message.points = []
+                message.lines = []
+                message.good = ()
             except InfluxError:
                 return self._write_with_retry(
-                    [p for m in processed[index:] for p in m.points], processed[index:]
+                    [line for m in processed[index:] for line in m.lines], processed[index:]
                 )
             else:
                 with self._lock:
-                    self.stats.points_written += len(message.points)
+                    self.stats.points_written += len(message.lines)
         return True
 
     def _reject(self, rejection: Rejection) -> None:
