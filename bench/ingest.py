@@ -157,13 +157,15 @@ def end_to_end(
     publish_started = time.perf_counter()
     infos = [pub.publish(topic, payload, qos=1) for topic, payload in payloads]
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if count(client) >= expected:
                 break
             time.sleep(0.25)
         else:
-            raise SystemExit(f"only {count(client)} of {expected} stored; see {log}")
+            raise SystemExit(
+                f"only {count(client)} of {expected} stored:\n{log.read_text()[-3000:]}"
+            )
         elapsed = time.perf_counter() - publish_started
         for info in infos:
             info.wait_for_publish(60)
@@ -201,8 +203,12 @@ def main() -> int:
         print(f"raw influx: {points} points in 5000-line batches: {raw:,.0f} points/s")
         one = end_to_end(broker, influxd.url, batches, 1, Path(tmp))
         print(f"end-to-end, one collector: {one:,.0f} readings/s")
-        two = end_to_end(broker, influxd.url, batches, 2, Path(tmp))
-        print(f"end-to-end, two collectors (shared subscription): {two:,.0f} readings/s")
+        try:
+            two = end_to_end(broker, influxd.url, batches, 2, Path(tmp))
+        except SystemExit as exc:  # reported, not hidden: the single-collector figure stands
+            print(f"end-to-end, two collectors: FAILED: {exc}")
+        else:
+            print(f"end-to-end, two collectors (shared subscription): {two:,.0f} readings/s")
     print(
         f"ingest: {one:.0f} readings/s end-to-end, raw influx {raw:.0f} points/s, ratio {one / raw:.2f}"
     )
