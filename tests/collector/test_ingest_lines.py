@@ -1,0 +1,110 @@
+"""The hot-path shortcuts give exactly what the reference definitions give."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.ingest import process_message
+from collector.points import reading_points
+from collector.reading_lines import reading_lines
+from gateway_firmware import wire
+from gateway_firmware.wire import (
+    DcInput,
+    InverterState,
+    Reading,
+    ReadingFlag,
+    ReadingsBatch,
+    WireError,
+    encode_batch,
+)
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+floats = st.none() | st.floats(-1e6, 1e9, allow_nan=False)
+ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True)
+
+readings = st.builds(
+    Reading,
+    device_id=ids,
+    ts=st.datetimes(min_value=datetime(2000, 1, 1), timezones=st.just(UTC)),
+    ac_power_w=floats,
+    ac_energy_wh=st.none() | st.floats(0, 1e12, allow_nan=False),
+    ac_voltage_v=floats,
+    grid_frequency_hz=floats,
+    cabinet_temp_c=floats,
+    dc=st.lists(
+        st.builds(
+            DcInput,
+            mppt=st.integers(1, 32),
+            dc_voltage_v=floats,
+            dc_current_a=floats,
+            dc_power_w=floats,
+        ),
+        max_size=3,
+    ).map(tuple),
+    state=st.sampled_from(InverterState),
+    vendor_state=st.none() | st.integers(-(2**40), 2**40),
+    events=st.lists(
+        st.text(max_size=8).filter(lambda s: "\n" not in s and "\r" not in s), max_size=3
+    ).map(tuple),
+    vendor_events=st.none() | st.integers(0, 2**40),
+    flags=st.lists(st.sampled_from(ReadingFlag), max_size=2, unique=True).map(tuple),
+    raw=st.dictionaries(
+        st.text(min_size=1, max_size=6).filter(
+            lambda s: "\n" not in s and "\r" not in s and not s.endswith("\\")
+        ),
+        st.floats(-1e6, 1e6, allow_nan=False),
+        max_size=3,
+    ),
+)
+
+
+@SETTINGS
+@given(ids, readings)
+def test_reading_lines_equal_points_to_line(gateway: str, reading: Reading) -> None:
+    expected = [p.to_line("ms") for p in reading_points(gateway, reading)]
+    assert reading_lines(gateway, reading) == expected
+
+
+def test_unwritable_raw_key_is_rejected_not_crashing() -> None:
+    reading = Reading(device_id="inv-1", ts=datetime.now(UTC), raw={"bad\nkey": 1.0})
+    batch = ReadingsBatch(gateway_id="gw-1", seq=1, sent_at=datetime.now(UTC), readings=(reading,))
+    result = process_message("zonnewijk/v1/gw-1/readings", encode_batch(batch))
+    assert result.lines == []
+    assert [r.reason for r in result.rejections] == ["unstorable_value"]
+
+
+def _decoded(payload: bytes, slow: bool) -> object:
+    try:
+        if slow:
+            return wire._decode_each(payload, "gw-1")
+        return wire.decode_batch(payload, topic_gateway_id="gw-1")
+    except WireError as exc:
+        return ("error", exc.reason, exc.detail)
+
+
+@SETTINGS
+@given(
+    st.lists(readings, min_size=1, max_size=4),
+    st.sampled_from(["none", "drop_v", "extra", "bad_reading", "gateway"]),
+)
+def test_decode_fast_path_accepts_exactly_what_the_slow_path_accepts(
+    items: list[Reading], mutation: str
+) -> None:
+    batch = ReadingsBatch(
+        gateway_id="gw-1", seq=3, sent_at=datetime.now(UTC), readings=tuple(items)
+    )
+    data = json.loads(encode_batch(batch))
+    if mutation == "drop_v":
+        del data["v"]
+    elif mutation == "extra":
+        data["readings"][0]["surprise"] = 1
+    elif mutation == "bad_reading":
+        data["readings"][-1]["ts"] = "not a time"
+    elif mutation == "gateway":
+        data["gateway_id"] = "gw-2"
+    payload = json.dumps(data).encode()
+    assert _decoded(payload, slow=False) == _decoded(payload, slow=True)
