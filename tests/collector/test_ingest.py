@@ -98,7 +98,9 @@ def test_replayed_reading_is_stored_once(
 ) -> None:
     pub = _publisher(mosquitto)
     for seq in (1, 2, 2):  # a redelivery and a replay with a new sequence number
-        pub.publish(readings_topic("gw-001"), encode_batch(_batch(seq=seq)), qos=1).wait_for_publish(5)
+        pub.publish(
+            readings_topic("gw-001"), encode_batch(_batch(seq=seq)), qos=1
+        ).wait_for_publish(5)
     assert collector.wait_idle(10)
     rows = influx.query_records("SELECT count(ac_energy_wh) FROM inverter")
     assert rows[0]["count"] == 1
