@@ -41,7 +41,10 @@ def synthetic_fleet(members: int) -> Fleet:
     address = {"street": "Dieze 1", "postal_code": "8011 AB", "city": "Zwolle"}
     return Fleet.model_validate(
         {
-            "cooperative": {"name": "Coöperatieve wijkonderneming WijBedrijf Dieze", "address": address},
+            "cooperative": {
+                "name": "Coöperatieve wijkonderneming WijBedrijf Dieze",
+                "address": address,
+            },
             "tariff_plans": [plan],
             "members": [
                 {
