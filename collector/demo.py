@@ -10,6 +10,9 @@
    ``zonnewijk-gateway run`` process per inverter polls, spools and publishes.
 5. On Ctrl-C or after ``--duration`` seconds: stop the gateways, let the collector drain, read
    back from InfluxDB and print per inverter the readings stored, latest power and counter.
+
+The member portal runs beside it from the start (``--no-portal`` to skip), with a demo member
+and a demo operator whose logins are printed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import yaml
 from collector.devservices import Influxd, Mosquitto
 from collector.influx import InfluxClient
 from collector.ingest import Collector, MqttConnection
+from collector.portal.demo import demo_portal
 from collector.simulator.engine import Simulation
 from collector.simulator.fleet import Fleet, generate_fleet
 from collector.simulator.live import LiveDevice, LiveFleet
@@ -78,6 +82,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--influx-url", default=None, help="use this InfluxDB instead of a private one")
     p.add_argument("--influx-db", default="zonnewijk")
+    p.add_argument("--no-portal", action="store_true", help="do not start the member portal")
+    p.add_argument(
+        "--portal-port", type=int, default=None, help="portal port (default: a free one)"
+    )
     p.set_defaults(func=run)
 
 
@@ -116,6 +124,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"broker {mqtt_host}:{mqtt_port}, InfluxDB {influx.url} database {influx.database}")
 
         fleet = generate_fleet(args.sites, seed=args.seed)
+        portal = None
+        if not args.no_portal:
+            portal = stack.enter_context(
+                demo_portal(
+                    fleet,
+                    influx_url=influx.url,
+                    influx_db=influx.database,
+                    workdir=workdir / "portal",
+                    port=args.portal_port,
+                )
+            )
+            print(portal.banner())
         now = datetime.now(UTC).replace(microsecond=0)
         grid_now = now - timedelta(seconds=now.timestamp() % args.interval)
         history_sim = None
@@ -142,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
         driver.join(5)
         _stop_gateways(live.gateways)
         collector.wait_idle(timeout_s=30, quiet_s=1.0)
-        return _report(influx, collector)
+        code = _report(influx, collector)
+        if portal is not None and args.duration is None:
+            print(f"\n{portal.banner()}\n(the portal stops with the demo)")
+        return code
     return 0
 
 
@@ -216,9 +239,9 @@ def _print_progress(collector: Collector) -> Progress:
 
     def show(fraction: float, readings: int, message: str) -> None:
         now = time.monotonic()
-        if now - shown[0] < 1.0 and fraction < 1.0:
-            return
-        shown[0] = now
+        if shown[0] < 0 or (now - shown[0] < 1.0 and fraction < 1.0):
+            return  # finished already, or shown less than a second ago
+        shown[0] = -1.0 if fraction >= 1.0 else now
         print(
             f"\r  published {readings:,} readings ({fraction:.0%}), "
             f"stored {collector.stats.readings_stored:,}, {now - started:.0f} s   ",

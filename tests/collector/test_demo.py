@@ -30,3 +30,5 @@ def test_bounded_demo_stores_readings_and_reports_them() -> None:
     assert len(table) == 3
     assert sum(int(n.replace(",", "")) for _, n in table) == readings
     assert "rejected:" not in result.stdout, result.stdout[-1500:]
+    assert re.search(r"^portal: http://127\.0\.0\.1:\d+$", result.stdout, flags=re.MULTILINE)
+    assert re.search(r"^  member:   \S+@\S+ / demo-\S+$", result.stdout, flags=re.MULTILINE)
