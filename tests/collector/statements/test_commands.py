@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
-from statement_cases import issue_march_and_april
+from statement_cases import HISTORY, issue_march_and_april
 
 from collector.cli import build_parser, main
 from collector.store.db import make_engine, migrate
@@ -114,6 +114,7 @@ def test_unknown_run_is_a_clear_error(
         ]
     )
     assert code == 2
-    assert "no settlement run '2030-01.1' (issued runs: 2026-03.1, 2026-04.1)" in (
-        capsys.readouterr().err
-    )
+    # the fixture's ledger: a year of history (April 2025 - February 2026), March and April
+    issued = ", ".join([*(f"{p}.1" for p in HISTORY), "2026-03.1", "2026-04.1"])
+    assert issued.startswith("2025-04.1, 2025-05.1") and issued.count(".1") == 13
+    assert f"no settlement run '2030-01.1' (issued runs: {issued})" in capsys.readouterr().err

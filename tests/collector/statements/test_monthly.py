@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
-from settle_cases import readings
 from smtp_inbox import Inbox
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from statement_cases import load_registry
+from statement_cases import HISTORY, IBANS, issue_history, load_registry, year_readings
 
 from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
@@ -36,9 +35,11 @@ DUE = datetime(2026, 4, 5, 4, 0, tzinfo=UTC)
 
 @pytest.fixture
 def sessions() -> Iterator[sessionmaker[Session]]:
+    """The registry and the issued months April 2025 - February 2026 (C4's contract year)."""
     with temporary_database("sqlite") as engine:
         with Session(engine) as session:
             load_registry(session)
+            issue_history(session)
         yield session_factory(engine)
 
 
@@ -46,7 +47,8 @@ def march_readings(
     fleet: Fleet, period: Period, billed: Sequence[BilledPart], correct: Sequence[str]
 ) -> Mapping[str, CounterReadings]:
     assert period.label == "2026-03"
-    return readings()
+    assert tuple(correct) == ("2025-12", "2026-01", "2026-02")  # correct_months: 3
+    return year_readings()
 
 
 def config_for(port: int) -> StatementsConfig:
@@ -104,7 +106,7 @@ def test_monthly_job_settles_renders_exports_and_mails_once(
     with sessions() as session:
         runs = list(session.scalars(select(SettlementRunRow)))
         job_row = session.get(JobRunRow, (JOB, "2026-03"))
-    assert [r.run_id for r in runs] == ["2026-03.1"]
+    assert [r.run_id for r in runs] == [*(f"{p}.1" for p in HISTORY), "2026-03.1"]
     assert job_row is not None and job_row.outcome == "done" and job_row.holder == "server-a"
     recorded = json.loads(job_row.detail or "{}")
     assert recorded["statements"] == 5 and recorded["mailed"] == 5
@@ -112,7 +114,11 @@ def test_monthly_job_settles_renders_exports_and_mails_once(
     out = tmp_path / "2026-03"
     assert (out / "2026-03.bookkeeping.csv").exists()
     assert (out / "2026-03.pain.008.001.02.xml").exists()
-    assert (out / "2026-03.pain.001.001.03.xml").exists()
+    # the credit transfer pays M4 the shortfall of C4's contract year April 2025 - March 2026:
+    # (1.000 - 8.760 h × 100 Wh = 124,000 kWh) × 0,20 = 24,80 + 21 % VAT 5,21 = 30,01
+    transfer = (out / "2026-03.pain.001.001.03.xml").read_text(encoding="utf-8")
+    assert transfer.count("<CdtTrfTxInf>") == 1
+    assert IBANS["M4"] in transfer and ">30.01</InstdAmt>" in transfer
     assert json.loads((out / "outcome.json").read_text())["run_id"] == "2026-03.1"
 
     members = {rcpt[0]: msg for rcpt, msg in inbox.messages if rcpt != ["ops@example.org"]}
@@ -155,7 +161,8 @@ def test_a_failed_run_is_recorded_and_can_be_retried(
         row = session.get(JobRunRow, (JOB, "2026-03"))
         assert row is not None and row.outcome == "failed"
         assert "InfluxDB does not answer" in (row.detail or "")
-        assert session.scalars(select(SettlementRunRow)).first() is None
+        periods = list(session.scalars(select(SettlementRunRow.period)))
+        assert sorted(periods) == list(HISTORY)  # nothing issued for March
     assert inbox.messages == []
     working = make_job(sessions, port, tmp_path, holder="b")
     assert not working.run(parse_month("2026-03"), DUE).ran  # the failed slot stays claimed
@@ -172,7 +179,7 @@ def test_members_without_lines_get_no_mail(
     def both_months(
         fleet: Fleet, period: Period, billed: Sequence[BilledPart], correct: Sequence[str]
     ) -> Mapping[str, CounterReadings]:
-        return readings()
+        return year_readings()
 
     job = make_job(sessions, port, tmp_path, holder="a", loader=both_months)
     assert job.run(parse_month("2026-03"), DUE).outcome == "done"

@@ -66,7 +66,10 @@ def test_pain_files_validate_and_hold_every_member(
     # M1-M3 owe (mandates), M4 gets the guarantee compensation, M5 owes but has no mandate
     assert debits == {f"ZW202603{m}": (IBANS[m], totals[m]) for m in ("M1", "M2", "M3")}
     assert debits["ZW202603M1"][1] == Decimal("11.46")  # hand-computed, see statement_cases
-    assert credits == {"ZW202603M4": (IBANS["M4"], Decimal("224.02"))}
+    # C4's complete contract year April 2025 - March 2026: 1.000 - 876,000 kWh (8.760 h × 100 Wh)
+    # = 124,000 kWh short × 0,20 = 24,80 + 21 % VAT 5,21 = 30,01 (see test_statement_pdf)
+    assert credits == {"ZW202603M4": (IBANS["M4"], Decimal("30.01"))}
+    assert totals["M4"] == Decimal("-30.01")
     assert result.debit_total_eur == sum(totals[m] for m in ("M1", "M2", "M3"))
     assert [p.member_id for p in result.problems] == ["M5"]
     assert "M5 has no direct debit mandate" in str(result.problems[0])

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from statement_cases import issue_march_and_april
 
 from collector.statements import formatting
 from collector.statements.data import StatementDataError, load_statement
 from collector.statements.render import render_html, render_pdf, render_run
+from collector.store.ledger_models import SettlementStatementRow
+from collector.store.testing import temporary_database
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -106,15 +110,57 @@ def test_correction_line_names_the_period_it_corrects(
 
 
 def test_guarantee_and_credit(issued: tuple[Engine, str, str], tmp_path: Path) -> None:
-    # C4's contract year 1 April 2025 - 31 March 2026 guarantees 1.000 kWh and produced 74,3 kWh
-    # in March only (the test fleet has no earlier runs): 925,700 kWh short × 0,20 = -185,14.
+    # C4's contract year 1 April 2025 - 31 March 2026 guarantees 1.000 kWh; the ledger holds
+    # every month of it (April 2025 - February 2026 issued before March). d3 rises 100 Wh/h
+    # over the year's 365 × 24 = 8.760 hours (summer time at both ends): 876,000 kWh, of which
+    # March's 743 hours are 74,300. Shortfall 1.000 - 876 = 124,000 kWh × 0,2000 = -24,80;
+    # VAT 21 % × -24,80 = -5,208 → -5,21; total -30,01 (C4's plan has no fee and no price).
     engine, march, _ = issued
     with Session(engine) as session:
-        text = pdf_text(render_pdf(load_statement(session, march, "M4")), tmp_path)
-    assert "-925,700 kWh 0,2000 21% -185,14" in text
-    assert "Totaal incl. btw -€ 224,02" in text
-    assert "C4 01-04-2025 – 31-03-2026 1.000,0 74,3 925,7 afgerekend" in text
+        statement = load_statement(session, march, "M4")
+    text = pdf_text(render_pdf(statement), tmp_path)
+    (credit,) = statement.lines
+    assert (credit.kind, credit.quantity, credit.amount_eur, credit.vat_eur) == (
+        "guarantee_compensation",
+        Decimal("-124.000"),
+        Decimal("-24.80"),
+        Decimal("-5.21"),
+    )
+    assert (  # the description's dates wrap below the amounts
+        "Vergoeding opbrengstgarantie contractjaar -124,000 kWh 0,2000 21% -24,80 "
+        "01-04-2025 t/m 31-03-2026"
+    ) in text
+    assert "Totaal excl. btw -€ 24,80" in text
+    assert "btw 21% over -€ 24,80 -€ 5,21" in text
+    assert "Totaal incl. btw -€ 30,01" in text
+    assert "C4 01-04-2025 – 31-03-2026 1.000,0 876,0 124,0 afgerekend" in text
     assert "maken wij over naar uw rekening" in text
+
+
+def test_incomplete_contract_year_gets_no_credit(tmp_path: Path) -> None:
+    # A ledger that begins in March 2026 knows only March of C4's contract year 1 April 2025 -
+    # 31 March 2026 (74,300 kWh of 1.000 guaranteed): the year ends, but crediting 925,700 kWh
+    # "short" would pay for eleven months nobody measured. No line; nothing to pay or collect.
+    with temporary_database("sqlite") as engine:
+        with Session(engine) as session:
+            march, _ = issue_march_and_april(session, history=False)
+            statement = load_statement(session, march, "M4")
+            stored = session.scalars(
+                select(SettlementStatementRow).where(
+                    SettlementStatementRow.run_id == march,
+                    SettlementStatementRow.contract_id == "C4",
+                )
+            ).one()
+        text = pdf_text(render_pdf(statement), tmp_path)
+    (year,) = json.loads(stored.guarantees_json)
+    assert (year["year_start"], year["year_end"]) == ("2025-04-01", "2026-04-01")
+    assert (year["yield_kwh"], year["shortfall_kwh"]) == ("74.300", "925.700")
+    assert year["final"] is True and year["complete"] is False
+    assert statement.lines == () and statement.total_incl_vat_eur == 0
+    assert "Vergoeding opbrengstgarantie" not in text
+    assert "-925,700 kWh" not in text and "185,14" not in text
+    assert "C4 01-04-2025 – 31-03-2026 1.000,0 74,3 925,7" in text  # the position is shown
+    assert "maken wij over naar uw rekening" not in text
 
 
 def test_english_statement(issued: tuple[Engine, str, str], tmp_path: Path) -> None:
