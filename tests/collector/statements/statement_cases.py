@@ -10,7 +10,9 @@ contract C1 ends on 15 March; fee 12,50 × 15/31 = 6,05; 360 hours × 100 Wh = 3
 
 Contract C4 (plan p-guar: 1.000 kWh a year guaranteed, 0,20 per kWh short) ends its first
 contract year 1 April 2025 - 31 March 2026 in March: the ledger knows every day of it, so the
-March run credits the shortfall (see :data:`C4_YEAR_KWH`).
+March run credits the shortfall. The year runs from 1 April 2025 00:00 to 1 April 2026 00:00
+local, summer time at both ends (22:00 UTC): 365 × 24 = 8.760 hours × 100 Wh = 876,000 kWh,
+124,000 kWh short × 0,20 = 24,80 credited, 21 % VAT 5,21: -30,01.
 """
 
 from __future__ import annotations
@@ -51,9 +53,6 @@ HISTORY_START = datetime(2025, 3, 29, tzinfo=UTC)  # before April 2025's reading
 #: so nothing billed changes); a counter rising 100 Wh/h since 29 March 2025 cannot have read
 #: only 300.000 Wh on 26 February 2026 [Wh]
 D4_OFFSET_WH = 1_000_000.0
-#: C4's contract year 1 April 2025 00:00 - 1 April 2026 00:00 local is summer time at both
-#: ends (22:00 UTC), 365 × 24 = 8.760 hours; d3 rises 100 Wh/h: 876,000 kWh produced [kWh]
-C4_YEAR_KWH = "876.000"
 
 
 def fleet_yaml() -> str:
