@@ -111,6 +111,8 @@ class GuaranteePosition:
     yield_kwh: Decimal
     shortfall_kwh: Decimal
     final: bool
+    #: False when the ledger lacks part of a final year: no credit was made automatically.
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -434,6 +436,7 @@ def load_statement(
                     yield_kwh=Decimal(g["yield_kwh"]),
                     shortfall_kwh=Decimal(g["shortfall_kwh"]),
                     final=bool(g["final"]),
+                    complete=bool(g.get("complete", True)),
                 )
             )
         anomalies.extend(

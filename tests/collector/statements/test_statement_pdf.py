@@ -161,6 +161,7 @@ def test_incomplete_contract_year_gets_no_credit(tmp_path: Path) -> None:
     assert "-925,700 kWh" not in text and "185,14" not in text
     assert "C4 01-04-2025 – 31-03-2026 1.000,0 74,3 925,7" in text  # the position is shown
     assert "maken wij over naar uw rekening" not in text
+    assert "niet volledig gemeten" in text and "afgerekend" not in text.split("925,7", 1)[1][:40]
 
 
 def test_english_statement(issued: tuple[Engine, str, str], tmp_path: Path) -> None:
