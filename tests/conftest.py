@@ -9,6 +9,15 @@ import pytest
 
 from collector.devservices import Influxd, Mosquitto
 from collector.influx import InfluxClient
+from collector.settings import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are read once per process; each test sees its own environment instead."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
