@@ -108,3 +108,15 @@ def test_collector_shares_the_brokers_auth_files_and_loopback() -> None:
     assert collector["network_mode"] == "service:mosquitto"
     assert "mosquitto-auth:/etc/mosquitto" in collector["volumes"]
     assert "mosquitto-auth:/etc/mosquitto" in SERVICES["mosquitto"]["volumes"]
+
+
+def test_grafana_gets_every_variable_its_provisioning_uses() -> None:
+    provisioning = ROOT / "dashboards" / "provisioning"
+    used = {
+        name
+        for path in provisioning.rglob("*.yaml")
+        for name in re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", path.read_text())
+    }
+    assert {"INFLUX_USERNAME", "INFLUX_PASSWORD"} <= used
+    given = set(SERVICES["grafana"]["environment"])
+    assert used <= given, f"Grafana lacks {sorted(used - given)}"
