@@ -128,13 +128,7 @@ def _broker_files(p: argparse.ArgumentParser) -> None:
 
 
 def _influx(args: argparse.Namespace, settings: Settings) -> InfluxClient:
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    return InfluxClient(
-        args.influx_url or settings.influx_url,
-        args.influx_db or settings.influx_db,
-        username=settings.influx_username,
-        password=password,
-    )
+    return settings.influx_client(url=args.influx_url, database=args.influx_db)
 
 
 def _pick(value: Any, default: Any) -> Any:

@@ -37,7 +37,6 @@ from collector.faults.notify import (
     WebhookChannel,
 )
 from collector.faults.scheduling import FaultRunner, JobLock, build_scheduler
-from collector.influx import InfluxClient
 from collector.registry.fleet_file import load_fleet_file
 from collector.registry.store_sync import read_fleet
 from collector.settings import Settings, get_settings
@@ -114,15 +113,7 @@ def _device_loader(
 def _runner(args: argparse.Namespace) -> FaultRunner:
     settings = get_settings()
     sessions = _store(settings)
-    influx_password = (
-        settings.influx_password.get_secret_value() if settings.influx_password else None
-    )
-    influx = InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=settings.influx_username,
-        password=influx_password,
-    )
+    influx = settings.influx_client()
     # every change also goes to InfluxDB, for the Grafana annotations and alert table
     channels: list[tuple[Channel, ChannelPolicy]] = [
         (

@@ -160,14 +160,8 @@ def _engine(args: argparse.Namespace) -> Engine:
 def _influx(args: argparse.Namespace) -> InfluxClient:
     from collector.settings import get_settings
 
-    settings = get_settings()
-    password = settings.influx_password.get_secret_value() if settings.influx_password else None
-    return InfluxClient(
-        args.influx_url or settings.influx_url,
-        args.influx_db or settings.influx_db,
-        username=settings.influx_username,
-        password=password,
-        timeout_s=INFLUX_TIMEOUT_S,
+    return get_settings().influx_client(
+        url=args.influx_url, database=args.influx_db, timeout_s=INFLUX_TIMEOUT_S
     )
 
 
