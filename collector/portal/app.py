@@ -95,35 +95,13 @@ def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> F
         portal_of(request).count_reject("login_required")
         return redirect("/login")
 
-    @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, _exc: Forbidden) -> Response:
-        portal_of(request).count_reject("forbidden")
-        return render(
-            request,
-            "message.html",
-            {"message": translate("error.forbidden", language_of(request))},
-            status_code=403,
-        )
-
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, _exc: NotFound) -> Response:
-        portal_of(request).count_reject("not_found")
-        return render(
-            request,
-            "message.html",
-            {"message": translate("error.not_found", language_of(request))},
-            status_code=404,
-        )
-
-    @app.exception_handler(CsrfFailed)
-    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
-        portal_of(request).count_reject("csrf")
-        return render(
-            request,
-            "message.html",
-            {"message": translate("error.csrf", language_of(request))},
-            status_code=403,
-        )
+    # Refusals that show a plain message page; each is counted by its reason.
+    for exc_type, reason, status in (
+        (Forbidden, "forbidden", 403),
+        (NotFound, "not_found", 404),
+        (CsrfFailed, "csrf", 403),
+    ):
+        app.add_exception_handler(exc_type, _message_page(reason, status))
 
     @app.exception_handler(InfluxError)
     async def _influx_down(request: Request, exc: InfluxError) -> Response:
@@ -155,3 +133,20 @@ def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> F
         )
 
     return app
+
+
+def _message_page(
+    reason: str, status_code: int
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """An exception handler that counts ``reason`` and shows the translated ``error.<reason>``."""
+
+    async def handler(request: Request, _exc: Exception) -> Response:
+        portal_of(request).count_reject(reason)
+        return render(
+            request,
+            "message.html",
+            {"message": translate(f"error.{reason}", language_of(request))},
+            status_code=status_code,
+        )
+
+    return handler
