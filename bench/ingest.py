@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.devservices import Influxd, Mosquitto
+from collector.devservices import Influxd, Mosquitto, free_port
 from collector.influx import InfluxClient
 from collector.points import reading_points
 from gateway_firmware.wire import DcInput, Reading, ReadingsBatch, encode_batch, readings_topic
@@ -84,6 +86,20 @@ def raw_rate(influx_url: str, batches: list[ReadingsBatch]) -> tuple[float, int]
     return len(lines) / elapsed, len(lines)
 
 
+def stored_by(metrics_ports: list[int]) -> int:
+    """Readings the collectors report stored (InfluxDB accepted them), from their /metrics."""
+    total = 0
+    for port in metrics_ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        match = re.search(r"^zonnewijk_collector_readings_stored_total (\S+)$", text, re.M)
+        total += int(float(match.group(1))) if match else 0
+    return total
+
+
 def count(client: InfluxClient) -> int:
     try:
         rows = client.query_records('SELECT count("ac_power_w") FROM "inverter"')
@@ -93,7 +109,7 @@ def count(client: InfluxClient) -> int:
 
 
 def collector_argv(
-    port: int, influx_url: str, db: str, client_id: str, group: str, log: Path
+    port: int, influx_url: str, db: str, client_id: str, group: str, metrics_port: int
 ) -> list[str]:
     return [
         sys.executable,
@@ -113,6 +129,8 @@ def collector_argv(
         "--no-backfill",
         "--max-age-days",
         "30",
+        "--metrics-port",
+        str(metrics_port),
     ]
 
 
@@ -141,15 +159,17 @@ def end_to_end(
     db = f"bench_e2e_{collectors}"
     group = "bench" if collectors > 1 else ""
     log = tmp / f"collectors-{collectors}.log"
+    metrics_ports = [free_port() for _ in range(collectors)]
     argvs = [
-        collector_argv(broker.port, influx_url, db, f"bench-{collectors}-{n}", group, log)
-        for n in range(collectors)
+        collector_argv(broker.port, influx_url, db, f"bench-{collectors}-{n}", group, port)
+        for n, port in enumerate(metrics_ports)
     ]
     procs = [start(a, log) for a in argvs]
     time.sleep(3.0)  # connected and subscribed
     payloads = [(readings_topic(b.gateway_id), encode_batch(b)) for b in batches]
     expected = sum(len(b.readings) for b in batches)
     client = InfluxClient(influx_url, db)
+    cpu_at_start = sum(cpu_seconds(p.pid) for p in procs)  # start-up is not ingest
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{collectors}")
     pub.max_inflight_messages_set(200)
     pub.connect("127.0.0.1", broker.port)
@@ -157,21 +177,29 @@ def end_to_end(
     publish_started = time.perf_counter()
     infos = [pub.publish(topic, payload, qos=1) for topic, payload in payloads]
     try:
+        # Done when the collectors report every reading stored (InfluxDB answered 204 to the
+        # writes); polling InfluxDB itself would load the server being measured.
         deadline = time.monotonic() + 120
+        published_s = None
         while time.monotonic() < deadline:
-            if count(client) >= expected:
+            if published_s is None and infos[-1].is_published():
+                published_s = time.perf_counter() - publish_started
+            if stored_by(metrics_ports) >= expected:
                 break
-            time.sleep(0.25)
+            time.sleep(0.02)
         else:
             raise SystemExit(
                 f"only {count(client)} of {expected} stored:\n{log.read_text()[-3000:]}"
             )
         elapsed = time.perf_counter() - publish_started
+        if count(client) != expected:  # and they are there, each once
+            raise SystemExit(f"collectors reported {expected} stored, InfluxDB has {count(client)}")
         for info in infos:
             info.wait_for_publish(60)
-        cpu = sum(cpu_seconds(p.pid) for p in procs)
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_at_start
         print(
-            f"  {collectors} collector(s): {elapsed:.2f} s wall, collector CPU {cpu:.2f} s "
+            f"  {collectors} collector(s): {elapsed:.2f} s wall (all published after "
+            f"{published_s or elapsed:.2f} s), collector CPU {cpu:.2f} s "
             f"({cpu / expected * 1e6:.1f} us per reading)"
         )
     finally:

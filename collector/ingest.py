@@ -1,12 +1,15 @@
 """The collector: MQTT readings in, InfluxDB points out, acknowledged only once stored.
 
-Flow: paho's network thread puts each delivered message on a queue; one writer thread takes
-messages off it in batches, decodes them (:func:`gateway_firmware.wire.decode_batch`),
-validates them (:mod:`collector.validation`), writes their points to InfluxDB and only then
-acknowledges them (``manual_ack=True``). While InfluxDB is down, the writer keeps retrying the
-same batch and acknowledges nothing, so the broker keeps the messages (persistent session) and
-stops sending more once the receive maximum of unacknowledged messages is reached: memory stays
-bounded, and writing resumes by itself when InfluxDB is back.
+Flow: paho's network thread puts each delivered message on a queue; a processing thread takes
+messages off it in batches, decodes them (:mod:`collector.fast_decode`, falling back to
+:func:`gateway_firmware.wire.decode_batch` for the reasons), validates them
+(:mod:`collector.validation`) and turns them into line protocol; a writer thread writes each
+prepared batch to InfluxDB and only then acknowledges its messages (``manual_ack=True``), in the
+order they arrived. The two stages overlap: the next batch is prepared while InfluxDB stores the
+last one (one prepared batch waits at most). While InfluxDB is down, the writer keeps retrying
+the same batch and acknowledges nothing, so the broker keeps the messages (persistent session)
+and stops sending more once the receive maximum of unacknowledged messages is reached: memory
+stays bounded, and writing resumes by itself when InfluxDB is back.
 
 Collectors share the load through an MQTT shared subscription (``$share/<group>/...``): each
 message goes to one member of the group.
@@ -35,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -42,6 +46,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
+from collector.fast_decode import ReadingView, decode_readings
 from collector.influx import FieldValue, InfluxClient, InfluxError, InfluxWriteError, Point
 from collector.metrics import CollectorMetrics, CollectorStats
 from collector.points import INVERTER_MEASUREMENT, reading_points
@@ -109,6 +114,17 @@ class _Delivery:
     payload: bytes
 
 
+@dataclass
+class _Prepared:
+    """A batch of deliveries turned into lines, waiting for the writer."""
+
+    deliveries: list[_Delivery]
+    processed: list[ProcessedMessage]
+    lines: list[str]
+    seen: dict[str, tuple[int, datetime | None]]
+    now: datetime
+
+
 @dataclass(frozen=True)
 class Rejection:
     """Why a message or one of its readings was not stored."""
@@ -132,7 +148,7 @@ class ProcessedMessage:
     newest_reading: datetime | None = None
     oldest_reading: datetime | None = None
     #: The readings the lines store (``points`` rebuilds them as :class:`Point` objects).
-    good: tuple[Reading, ...] = ()
+    good: tuple[ReadingView, ...] = ()
     status_point: Point | None = None
 
     @property
@@ -183,66 +199,92 @@ def process_message(
     gateway_id = gateway_id_from_topic(topic)
     if _is_status_topic(topic):
         return _process_status(topic, payload, gateway_id, now)
-    try:
-        decoded = decode_batch(payload, topic_gateway_id=gateway_id)
-    except WireError as exc:
-        return ProcessedMessage(
-            [],
-            0,
-            [Rejection(topic, metric_reason(exc.reason), exc.detail, _payload_text(payload))],
-            gateway_id,
-        )
-    problem = validator.check_gateway(decoded.gateway_id)
+    readings: Sequence[ReadingView]
+    rejections: list[Rejection] = []
+    original_index: Sequence[int]
+    fast = decode_readings(payload, gateway_id)
+    if fast is not None:  # the common case: a wholly valid batch
+        batch_gateway = fast.gateway_id
+        readings = fast.readings
+        original_index = range(len(readings))
+    else:  # the wire model decides, and gives the reasons
+        try:
+            decoded = decode_batch(payload, topic_gateway_id=gateway_id)
+        except WireError as exc:
+            return ProcessedMessage(
+                [],
+                0,
+                [Rejection(topic, metric_reason(exc.reason), exc.detail, _payload_text(payload))],
+                gateway_id,
+            )
+        batch_gateway = decoded.gateway_id
+        readings = decoded.readings
+        rejections = [
+            Rejection(topic, metric_reason(r.reason), r.detail, r.original, reading_index=r.index)
+            for r in decoded.rejected
+        ]
+        rejected_indices = {r.index for r in decoded.rejected}
+        original_index = [
+            i for i in range(len(readings) + len(rejected_indices)) if i not in rejected_indices
+        ]
+    problem = validator.check_gateway(batch_gateway)
     if problem is not None:
         return ProcessedMessage(
             [],
             0,
             [Rejection(topic, problem.reason, problem.detail, _payload_text(payload))],
-            decoded.gateway_id,
+            batch_gateway,
         )
-    rejections = [
-        Rejection(topic, metric_reason(r.reason), r.detail, r.original, reading_index=r.index)
-        for r in decoded.rejected
-    ]
-    rejected_indices = {r.index for r in decoded.rejected}
-    original_index = [
-        i for i in range(len(decoded.readings) + len(rejected_indices)) if i not in rejected_indices
-    ]
-    good, bad = validator.validate(decoded.gateway_id, decoded.readings, now)
-    good_index = {id(r): i for i, r in enumerate(decoded.readings)}
+    good, bad = validator.validate(batch_gateway, readings, now)
     for index, reading, prob in bad:
         rejections.append(
             Rejection(
                 topic,
                 prob.reason,
                 prob.detail,
-                reading.model_dump(mode="json", exclude_none=True),
+                reading_json(reading),
                 reading_index=original_index[index],
             )
         )
     lines: list[str] = []
-    stored: list[Reading] = []
+    stored: list[ReadingView] = []
     for reading in good:
         try:
-            lines.extend(reading_lines(decoded.gateway_id, reading))
+            lines.extend(reading_lines(batch_gateway, reading))
         except ValueError as exc:  # e.g. a raw key with a newline: not writable
             rejections.append(
                 Rejection(
                     topic,
                     "unstorable_value",
                     str(exc)[:300],
-                    reading.model_dump(mode="json", exclude_none=True),
-                    reading_index=original_index[good_index[id(reading)]],
+                    reading_json(reading),
+                    reading_index=original_index[_index_of(readings, reading)],
                 )
             )
         else:
             stored.append(reading)
-    rejections.sort(key=lambda r: r.reading_index or 0)
+    if rejections:
+        rejections.sort(key=lambda r: r.reading_index or 0)
     newest = max((r.ts for r in stored), default=None)
     oldest = min((r.ts for r in stored), default=None)
     return ProcessedMessage(
-        lines, len(stored), rejections, decoded.gateway_id, False, newest, oldest, tuple(stored)
+        lines, len(stored), rejections, batch_gateway, False, newest, oldest, tuple(stored)
     )
+
+
+def _index_of(readings: Sequence[ReadingView], reading: ReadingView) -> int:
+    """Position of this very object in the batch (readings may be equal, never identical)."""
+    return next(i for i, r in enumerate(readings) if r is reading)
+
+
+def reading_json(reading: ReadingView) -> object:
+    """A reading as the JSON of wire v1 (the dead letter's ``original``), from either decoder."""
+    model = (
+        reading
+        if isinstance(reading, Reading)
+        else Reading.model_validate(msgspec.to_builtins(reading, enc_hook=datetime.isoformat))
+    )
+    return model.model_dump(mode="json", exclude_none=True)
 
 
 def _process_status(
@@ -341,8 +383,11 @@ class Collector:
         self._generation = 0
         self._connected = threading.Event()
         self._stopping = threading.Event()
-        self._busy = False
-        self._writer: threading.Thread | None = None
+        #: Prepared batches waiting for the writer: one, so preparing overlaps one write.
+        self._prepared: queue.Queue[_Prepared] = queue.Queue(maxsize=1)
+        #: Batches taken off the queue and not yet acknowledged (for wait_idle).
+        self._batches_open = 0
+        self._threads: list[threading.Thread] = []
         self._client = self._make_client()
 
     # -- MQTT -------------------------------------------------------------------------------
@@ -439,7 +484,9 @@ class Collector:
         # Mosquitto 2.0.11 overshoots it once acknowledgements flow again (measured: ~280 with
         # a maximum of 20). So the queue is bounded too: when it is full, this blocks paho's
         # network thread, which stops reading the socket, and TCP holds the broker back.
-        # Unacknowledged deliveries in memory stay below 2 x receive maximum (queue + batch).
+        # Unacknowledged deliveries in memory: the queue (receive maximum) plus three batches
+        # (being prepared, prepared and waiting, being written) of about batch_max_points
+        # points each.
         with self._lock:
             self.stats.in_flight += 1
             self.stats.in_flight_max = max(self.stats.in_flight_max, self.stats.in_flight)
@@ -474,10 +521,12 @@ class Collector:
             self.conn.host, self.conn.port, keepalive=30, clean_start=False, properties=props
         )
         self._client.loop_start()
-        self._writer = threading.Thread(
-            target=self._write_loop, name="collector-writer", daemon=True
-        )
-        self._writer.start()
+        self._threads = [
+            threading.Thread(target=self._process_loop, name="collector-process", daemon=True),
+            threading.Thread(target=self._write_loop, name="collector-writer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         if wait_connected_s and not self._connected.wait(wait_connected_s):
             log.warning(
                 "collector not connected to %s:%s after %.0f s; still trying",
@@ -511,8 +560,8 @@ class Collector:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._writer is not None:
-            self._writer.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -531,7 +580,7 @@ class Collector:
         while time.monotonic() < deadline:
             with self._lock:
                 count = self.stats.messages + self.stats.status_messages
-                busy = self.stats.in_flight > 0 or self._busy
+                busy = self.stats.in_flight > 0 or self._batches_open > 0
             if count != last_count or busy or not self._queue.empty():
                 last_count = count
                 quiet_since = time.monotonic()
@@ -601,28 +650,55 @@ class Collector:
             size += len(item.payload)
         return batch
 
+    def _process_loop(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._next_batch()
+            if not batch:
+                continue
+            with self._lock:
+                self._batches_open += 1
+            try:
+                prepared = self._prepare(batch)
+            except Exception:  # never let the collector die: the broker keeps the messages
+                log.exception(
+                    "collector failed to prepare a batch; the broker redelivers it on the "
+                    "next connection"
+                )
+                with self._lock:
+                    self._batches_open -= 1
+                continue
+            while not self._stopping.is_set():
+                try:
+                    self._prepared.put(prepared, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+
     def _write_loop(self) -> None:
         next_heartbeat = time.monotonic() + self.heartbeat_s
         while not self._stopping.is_set():
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + self.heartbeat_s
                 self._log_heartbeat()
-            batch = self._next_batch()
             if self.backfiller is not None:
                 self.backfiller.run_if_due()
-            if batch:
-                self._busy = True
-                try:
-                    self._handle(batch)
-                except Exception:  # never let the writer die: the broker keeps the messages
-                    log.exception(
-                        "collector writer failed on a batch; the broker redelivers it on the "
-                        "next connection"
-                    )
-                finally:
-                    self._busy = False
+            try:
+                prepared = self._prepared.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._store(prepared)
+            except Exception:  # never let the writer die: the broker keeps the messages
+                log.exception(
+                    "collector writer failed on a batch; the broker redelivers it on the "
+                    "next connection"
+                )
+            finally:
+                with self._lock:
+                    self._batches_open -= 1
 
-    def _handle(self, deliveries: list[_Delivery]) -> None:
+    def _prepare(self, deliveries: list[_Delivery]) -> _Prepared:
+        """Decode, validate and build the lines of a batch (CPU only, no I/O)."""
         now = datetime.now(UTC)
         processed = [self._process(d, now) for d in deliveries]
         seen: dict[str, tuple[int, datetime | None]] = {}
@@ -645,7 +721,12 @@ class Collector:
             for gw, (n, newest) in seen.items()
         ]
         lines = [line for m in processed for line in m.lines] + [p.to_line() for p in extra]
-        if not self._write_with_retry(lines, processed):
+        return _Prepared(deliveries, processed, lines, seen, now)
+
+    def _store(self, prepared: _Prepared) -> None:
+        """Write a prepared batch, then count, report rejections and acknowledge."""
+        processed, now = prepared.processed, prepared.now
+        if not self._write_with_retry(prepared.lines, processed):
             return  # stopping: nothing acknowledged, the broker redelivers
         with self._lock:
             for message in processed:
@@ -654,14 +735,14 @@ class Collector:
                 else:
                     self.stats.messages += 1
                 self.stats.readings_stored += message.readings
-            for gw in seen:
+            for gw in prepared.seen:
                 self.stats.last_seen[gw] = now
         for message in processed:
             for rejection in message.rejections:
                 self._reject(rejection)
             if self.backfiller and message.oldest_reading and message.newest_reading:
                 self.backfiller.note(message.oldest_reading, message.newest_reading, now)
-        self._ack(deliveries)
+        self._ack(prepared.deliveries)
 
     def _process(self, delivery: _Delivery, now: datetime) -> ProcessedMessage:
         try:

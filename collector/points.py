@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from collector.fast_decode import ReadingView
 from collector.influx import FieldValue, Point
-from gateway_firmware.wire import Reading
 
 INVERTER_MEASUREMENT = "inverter"
 DC_MEASUREMENT = "dc"
@@ -27,7 +27,7 @@ INVERTER_FLOAT_FIELDS: tuple[str, ...] = (
 DC_FLOAT_FIELDS: tuple[str, ...] = ("dc_voltage_v", "dc_current_a", "dc_power_w")
 
 
-def reading_points(gateway_id: str, reading: Reading) -> Iterator[Point]:
+def reading_points(gateway_id: str, reading: ReadingView) -> Iterator[Point]:
     """The points that store one reading: one ``inverter`` point and one ``dc`` per MPPT."""
     tags = {"gateway": gateway_id, "device": reading.device_id}
     fields: dict[str, FieldValue] = {"state": reading.state.value}

@@ -19,9 +19,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from gateway_firmware.wire import Reading, ReadingFlag
+from collector.fast_decode import ReadingView
+from gateway_firmware.wire import ReadingFlag
+
+#: A decoded reading: the wire model or the collector's fast struct.
+R = TypeVar("R", bound=ReadingView)
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,7 @@ def check_counter(
 
 
 def check_reading(
-    reading: Reading,
+    reading: ReadingView,
     *,
     now: datetime,
     record: DeviceRecord | None,
@@ -348,6 +352,112 @@ def check_reading(
     return None
 
 
+_LARGEST = 1.7976931348623157e308
+
+
+@dataclass(frozen=True)
+class QuickBounds:
+    """:class:`ValidationLimits` flattened for :func:`quick_accept` [field units, s]."""
+
+    future_tolerance_s: float
+    max_age_s: float
+    min_ac_power_w: float
+    ac_energy_wh: tuple[float, float]
+    ac_voltage_v: tuple[float, float]
+    grid_frequency_hz: tuple[float, float]
+    cabinet_temp_c: tuple[float, float]
+    dc_voltage_v: tuple[float, float]
+    dc_current_a: tuple[float, float]
+    dc_power_w: tuple[float, float]
+
+    @classmethod
+    def of(cls, limits: ValidationLimits) -> QuickBounds:
+        def finite(name: str) -> tuple[float, float]:
+            # A field without a range accepts any finite value here (the reference does not
+            # look at it); infinite bounds are narrowed so infinity is never waved through.
+            low, high = limits.ranges.get(name, (-_LARGEST, _LARGEST))
+            return max(low, -_LARGEST), min(high, _LARGEST)
+
+        return cls(
+            limits.future_tolerance_s,
+            limits.max_age_s,
+            limits.min_ac_power_w,
+            *(
+                finite(name)
+                for name in (
+                    "ac_energy_wh",
+                    "ac_voltage_v",
+                    "grid_frequency_hz",
+                    "cabinet_temp_c",
+                    "dc_voltage_v",
+                    "dc_current_a",
+                    "dc_power_w",
+                )
+            ),
+        )
+
+
+def quick_accept(
+    reading: ReadingView,
+    now: datetime,
+    previous_counter: tuple[datetime, float] | None,
+    max_power_w: float,
+    bounds: QuickBounds,
+) -> bool:
+    """True only for a reading :func:`check_reading` accepts: the common case in few steps.
+
+    False means "ask :func:`check_reading`", which decides and gives the reason; it is never
+    the only judge of a refusal. Comparisons are written so NaN fails them.
+
+    Parameters
+    ----------
+    reading
+        A reading of a registered device.
+    now
+        The collector's clock [UTC].
+    previous_counter
+        Time [UTC] and counter [Wh] of the device's latest stored reading, or None.
+    max_power_w
+        :func:`max_ac_power_w` of the device [W].
+    bounds
+        The limits [field units, s].
+    """
+    r = reading
+    ahead_s = (r.ts - now).total_seconds()  # the formula of check_timestamp
+    if ahead_s > bounds.future_tolerance_s or -ahead_s > bounds.max_age_s:
+        return False
+    p = r.ac_power_w
+    if p is not None and not bounds.min_ac_power_w <= p <= max_power_w:
+        return False
+    energy_wh = r.ac_energy_wh
+    if energy_wh is not None:
+        low, high = bounds.ac_energy_wh
+        if not low <= energy_wh <= high:
+            return False
+        if (
+            previous_counter is not None
+            and r.ts > previous_counter[0]
+            and energy_wh < previous_counter[1]
+        ):
+            return False  # check_counter decides (the counter_backwards flag)
+    for value, (low, high) in (
+        (r.ac_voltage_v, bounds.ac_voltage_v),
+        (r.grid_frequency_hz, bounds.grid_frequency_hz),
+        (r.cabinet_temp_c, bounds.cabinet_temp_c),
+    ):
+        if value is not None and not low <= value <= high:
+            return False
+    for dc in r.dc:
+        for value, (low, high) in (
+            (dc.dc_voltage_v, bounds.dc_voltage_v),
+            (dc.dc_current_a, bounds.dc_current_a),
+            (dc.dc_power_w, bounds.dc_power_w),
+        ):
+            if value is not None and not low <= value <= high:
+                return False
+    return True
+
+
 @dataclass
 class CounterMemory:
     """The latest lifetime counter seen per (gateway, device), for :func:`check_counter`.
@@ -393,29 +503,42 @@ class ReadingValidator:
         )
 
     def validate(
-        self, gateway_id: str, readings: Iterable[Reading], now: datetime
-    ) -> tuple[list[Reading], list[tuple[int, Reading, Problem]]]:
+        self, gateway_id: str, readings: Iterable[R], now: datetime
+    ) -> tuple[list[R], list[tuple[int, R, Problem]]]:
         """Split readings into good ones and (index, reading, problem) for the rest.
 
         Good readings' counters are remembered at once, so the next reading of the same device,
-        in this batch or a later one, is compared with them.
+        in this batch or a later one, is compared with them. Each device is looked up once per
+        call; :func:`quick_accept` passes the common reading, :func:`check_reading` judges the
+        rest.
         """
-        good: list[Reading] = []
-        bad: list[tuple[int, Reading, Problem]] = []
+        limits = self.limits
+        bounds = QuickBounds.of(limits)
+        counters = self.counters
+        devices: dict[str, tuple[DeviceRecord | None, float]] = {}
+        good: list[R] = []
+        bad: list[tuple[int, R, Problem]] = []
         for index, reading in enumerate(readings):
-            problem = check_reading(
-                reading,
-                now=now,
-                record=self.directory.device(gateway_id, reading.device_id),
-                previous_counter=self.counters.get(gateway_id, reading.device_id),
-                limits=self.limits,
-            )
-            if problem is not None:
-                bad.append((index, reading, problem))
-                continue
+            device_id = reading.device_id
+            known = devices.get(device_id)
+            if known is None:
+                record = self.directory.device(gateway_id, device_id)
+                rated = record.rated_ac_power_w if record is not None else None
+                known = devices[device_id] = (record, max_ac_power_w(rated, limits))
+            record, max_power_w = known
+            previous = counters.get(gateway_id, device_id)
+            if record is None or not quick_accept(reading, now, previous, max_power_w, bounds):
+                problem = check_reading(
+                    reading,
+                    now=now,
+                    record=record,
+                    previous_counter=previous,
+                    limits=limits,
+                )
+                if problem is not None:
+                    bad.append((index, reading, problem))
+                    continue
             good.append(reading)
             if reading.ac_energy_wh is not None:
-                self.counters.update(
-                    gateway_id, reading.device_id, reading.ts, reading.ac_energy_wh
-                )
+                counters.update(gateway_id, device_id, reading.ts, reading.ac_energy_wh)
         return good, bad
