@@ -153,6 +153,10 @@ class Series:
         return [dict(zip(self.columns, row, strict=True)) for row in self.values]
 
 
+#: Default size from which write bodies are compressed [bytes].
+GZIP_MIN_BYTES = 4096
+
+
 @dataclass
 class InfluxClient:
     """Client for one database on an InfluxDB server reached over its v1 HTTP API."""
@@ -164,7 +168,8 @@ class InfluxClient:
     timeout_s: float = 10.0
     retries: int = 3
     backoff_s: float = 0.5
-    gzip_min_bytes: int = 4096
+    #: Write bodies this large or larger are gzip-compressed; None: never.
+    gzip_min_bytes: int | None = GZIP_MIN_BYTES
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def __post_init__(self) -> None:
@@ -216,7 +221,7 @@ class InfluxClient:
             return
         data = body.encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if len(data) >= self.gzip_min_bytes:
+        if self.gzip_min_bytes is not None and len(data) >= self.gzip_min_bytes:
             data = gzip.compress(data, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         params = {"db": self.database, "precision": precision}

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import queue
 import ssl
 import threading
@@ -485,8 +486,8 @@ class Collector:
         # a maximum of 20). So the queue is bounded too: when it is full, this blocks paho's
         # network thread, which stops reading the socket, and TCP holds the broker back.
         # Unacknowledged deliveries in memory: the queue (receive maximum) plus three batches
-        # (being prepared, prepared and waiting, being written) of about batch_max_points
-        # points each.
+        # (being prepared, prepared and waiting, being written) of batch_max_points points
+        # each (plus the message that filled the batch).
         with self._lock:
             self.stats.in_flight += 1
             self.stats.in_flight_max = max(self.stats.in_flight_max, self.stats.in_flight)
@@ -626,39 +627,44 @@ class Collector:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _next_batch(self) -> list[_Delivery]:
+    def _next_delivery(self, deadline: float) -> _Delivery | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                return self._queue.get(timeout=remaining)
+            except queue.Empty:
+                return None
+
+    def _next_batch(self) -> _Prepared | None:
+        """Take messages off the queue and prepare them, one by one as they arrive, until the
+        batch holds ``batch_max_points`` points or ``batch_max_wait_s`` has passed."""
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
-            return []
-        batch = [first]
+            return None
+        with self._lock:
+            self._batches_open += 1
         deadline = time.monotonic() + self.batch_max_wait_s
-        size = len(first.payload)
-        # Roughly 150 bytes of JSON per point; stop early when the batch is large enough.
-        while size < self.batch_max_points * 150:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            batch.append(item)
-            size += len(item.payload)
-        return batch
+        deliveries = [first]
+        processed = [self._process(first)]
+        points = len(processed[0].lines)
+        while points < self.batch_max_points:
+            item = self._next_delivery(deadline)
+            if item is None:
+                break
+            deliveries.append(item)
+            processed.append(self._process(item))
+            points += len(processed[-1].lines)
+        return self._prepare(deliveries, processed)
 
     def _process_loop(self) -> None:
         while not self._stopping.is_set():
-            batch = self._next_batch()
-            if not batch:
-                continue
-            with self._lock:
-                self._batches_open += 1
             try:
-                prepared = self._prepare(batch)
+                prepared = self._next_batch()
             except Exception:  # never let the collector die: the broker keeps the messages
                 log.exception(
                     "collector failed to prepare a batch; the broker redelivers it on the "
@@ -666,6 +672,8 @@ class Collector:
                 )
                 with self._lock:
                     self._batches_open -= 1
+                continue
+            if prepared is None:
                 continue
             while not self._stopping.is_set():
                 try:
@@ -697,10 +705,9 @@ class Collector:
                 with self._lock:
                     self._batches_open -= 1
 
-    def _prepare(self, deliveries: list[_Delivery]) -> _Prepared:
-        """Decode, validate and build the lines of a batch (CPU only, no I/O)."""
+    def _prepare(self, deliveries: list[_Delivery], processed: list[ProcessedMessage]) -> _Prepared:
+        """The batch's lines plus a ``gateway_seen`` point per gateway (CPU only, no I/O)."""
         now = datetime.now(UTC)
-        processed = [self._process(d, now) for d in deliveries]
         seen: dict[str, tuple[int, datetime | None]] = {}
         for m in processed:
             if m.gateway_id and m.readings:
@@ -744,9 +751,9 @@ class Collector:
                 self.backfiller.note(message.oldest_reading, message.newest_reading, now)
         self._ack(prepared.deliveries)
 
-    def _process(self, delivery: _Delivery, now: datetime) -> ProcessedMessage:
+    def _process(self, delivery: _Delivery) -> ProcessedMessage:
         try:
-            return process_message(delivery.topic, delivery.payload, self.validator, now=now)
+            return process_message(delivery.topic, delivery.payload, self.validator)
         except Exception as exc:  # a bug must cost one message, not the collector
             log.exception("could not process a message on %s", delivery.topic)
             return ProcessedMessage(
@@ -764,7 +771,10 @@ class Collector:
             )
 
     def _write_lines(self, lines: list[str]) -> None:
-        step = self.batch_max_points
+        """One request per batch; a batch the last message made larger than twice the limit
+        is split into even parts."""
+        parts = max(1, math.ceil(len(lines) / (2 * self.batch_max_points)))
+        step = math.ceil(len(lines) / parts)
         for first in range(0, len(lines), step):
             self.influx.write_lines(lines[first : first + step])
 

@@ -55,7 +55,7 @@ def reading_lines(gateway_id: str, reading: ReadingView) -> list[str]:
     if r.raw:
         for key in sorted(r.raw):
             fields.append(f"{escape_key('raw_' + key)}={format_field_value(float(r.raw[key]))}")
-    fields.append(f'state="{r.state.value}"')
+    fields.append(f'state="{r.state}"')  # a StrEnum formats as its value
     if r.vendor_events is not None:
         fields.append(f"vendor_events={r.vendor_events}i")
     if r.vendor_state is not None:

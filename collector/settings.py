@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     influx_db: str = "zonnewijk"
     influx_username: str | None = None
     influx_password: SecretStr | None = None
+    influx_gzip: bool = Field(
+        default=True,
+        description="gzip write bodies; turn off when InfluxDB runs on the same host: "
+        "compressing then costs both sides CPU and saves nothing (docs/collector.md)",
+    )
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -71,7 +76,7 @@ class Settings(BaseSettings):
         timeout_s
             Per-request timeout [s].
         """
-        from collector.influx import InfluxClient
+        from collector.influx import GZIP_MIN_BYTES, InfluxClient
 
         password = self.influx_password.get_secret_value() if self.influx_password else None
         return InfluxClient(
@@ -80,6 +85,7 @@ class Settings(BaseSettings):
             username=self.influx_username,
             password=password,
             timeout_s=timeout_s,
+            gzip_min_bytes=GZIP_MIN_BYTES if self.influx_gzip else None,
         )
 
     @model_validator(mode="after")
