@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from collector.fast_decode import FastDcInput, FastReading
 from collector.ingest import process_message
 from collector.validation import (
     CachedDirectory,
     CounterMemory,
     DeviceRecord,
+    QuickBounds,
     ReadingValidator,
     StaticDirectory,
     ValidationLimits,
@@ -21,6 +26,7 @@ from collector.validation import (
     check_reading,
     check_timestamp,
     max_ac_power_w,
+    quick_accept,
 )
 from gateway_firmware.wire import (
     DcInput,
@@ -198,3 +204,81 @@ def test_counter_memory_keeps_latest_only() -> None:
     memory.update("g", "d", NOW - timedelta(hours=1), 5.0)  # late: does not replace
     assert memory.get("g", "d") == (NOW, 10.0)
     assert len(memory) == 1
+
+
+# --- the quick path never accepts what check_reading refuses -------------------------------------
+
+edge_floats = st.sampled_from(
+    [math.nan, math.inf, -math.inf, -500.0, -500.0001, 0.0, 300.0, 300.0001, 4000.0, 4850.0, 1e12]
+) | st.floats(-1e13, 1e13)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    power=st.none() | edge_floats,
+    energy=st.none() | edge_floats,
+    voltage=st.none() | edge_floats,
+    frequency=st.none() | edge_floats,
+    temp=st.none() | edge_floats,
+    dc_value=st.none() | edge_floats,
+    age_s=st.sampled_from([-301.0, -300.0, 0.0, 90 * 86400.0, 90 * 86400.0 + 1e-6])
+    | st.floats(-1e6, 1e8),
+    previous=st.none()
+    | st.tuples(st.sampled_from([-10.0, 0.0, 10.0]), st.floats(0, 1e6, allow_nan=False)),
+    rated=st.none() | st.sampled_from([0.0, 4000.0, math.inf]),
+    flags=st.sampled_from([(), (ReadingFlag.COUNTER_BACKWARDS,)]),
+    ranges=st.sampled_from(
+        [ValidationLimits().ranges, {}, {"ac_voltage_v": (-math.inf, math.inf)}]
+    ),
+)
+def test_quick_accept_implies_check_reading_accepts(
+    power: float | None,
+    energy: float | None,
+    voltage: float | None,
+    frequency: float | None,
+    temp: float | None,
+    dc_value: float | None,
+    age_s: float,
+    previous: tuple[float, float] | None,
+    rated: float | None,
+    flags: tuple[ReadingFlag, ...],
+    ranges: dict[str, tuple[float, float]],
+) -> None:
+    limits = ValidationLimits(ranges=ranges)
+    ts = NOW - timedelta(seconds=age_s)
+    # The fast struct does not validate on construction: NaN and infinity get through here.
+    item = FastReading(
+        device_id="inv-1",
+        ts=ts,
+        ac_power_w=power,
+        ac_energy_wh=energy,
+        ac_voltage_v=voltage,
+        grid_frequency_hz=frequency,
+        cabinet_temp_c=temp,
+        dc=(
+            FastDcInput(mppt=1, dc_voltage_v=dc_value, dc_current_a=dc_value, dc_power_w=dc_value),
+        ),
+        flags=flags,
+    )
+    prev = None if previous is None else (ts + timedelta(seconds=previous[0]), previous[1])
+    record = DeviceRecord("gw-1", "inv-1", rated_ac_power_w=rated)
+    quick = quick_accept(item, NOW, prev, max_ac_power_w(rated, limits), QuickBounds.of(limits))
+    verdict = check_reading(item, now=NOW, record=record, previous_counter=prev, limits=limits)
+    if quick:
+        assert verdict is None
+
+
+def test_quick_path_and_reference_agree_on_a_real_batch() -> None:
+    items = [
+        reading(ts=NOW - timedelta(minutes=10 - i), ac_energy_wh=10_000.0 + i) for i in range(5)
+    ] + [
+        reading(ts=NOW - timedelta(minutes=4), ac_energy_wh=9_000.0),  # backwards: refused
+        reading(ts=NOW - timedelta(minutes=3), ac_power_w=1e5),  # above rating: refused
+    ]
+    validator = ReadingValidator(directory=StaticDirectory.of([RECORD]))
+    good, bad = validator.validate("gw-1", items, NOW)
+    assert good == items[:5]
+    assert [(i, p.reason) for i, _, p in bad] == [
+        (5, "counter_backwards"),
+        (6, "power_above_rating"),
+    ]
