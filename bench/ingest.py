@@ -6,11 +6,16 @@ Run: ``.venv/bin/python bench/ingest.py`` (starts a private Mosquitto and Influx
    in 5,000-line batches by one client: the ceiling on this machine [points/s];
 2. end-to-end, one collector: readings messages published as fast as one client can (a
    backlog replayed by the fleet) and stored by one ``zonnewijk collect`` process: decoded,
-   validated, written, acknowledged [readings/s, from the first publish to the last reading
-   stored; publisher, broker, collector and InfluxDB share this machine's CPUs];
+   validated, written, acknowledged [readings/s, from the first publish until the collectors'
+   /health counts every reading stored (InfluxDB accepted the writes); InfluxDB's own count
+   must then equal the readings sent; publisher, broker, collector and InfluxDB share this
+   machine's CPUs];
 3. the same with two collectors in one shared-subscription group.
 
-Each reading is one ``inverter`` point unless ``--mppt N`` adds N ``dc`` points per reading.
+Each reading is one ``inverter`` point unless ``--mppt N`` adds N ``dc`` points per reading
+(then compare the printed points/s with raw: the last line divides readings by points).
+Writes are not compressed unless ``--gzip`` (raw and collector alike), as for an InfluxDB on
+the same host.
 The last line is ``ingest: <R> readings/s end-to-end, raw influx <P> points/s, ratio <R/P>``
 with R from the single collector.
 """
@@ -242,13 +247,20 @@ def main() -> int:
         raw, points = raw_rate(influxd.url, batches, args.gzip)
         print(f"raw influx: {points} points in 5000-line batches: {raw:,.0f} points/s")
         one = end_to_end(broker, influxd.url, batches, 1, Path(tmp), args.gzip)
-        print(f"end-to-end, one collector: {one:,.0f} readings/s")
+        per = 1 + args.mppt
+        print(
+            f"end-to-end, one collector: {one:,.0f} readings/s = {one * per:,.0f} points/s "
+            f"({one * per / raw:.2f} of raw)"
+        )
         try:
             two = end_to_end(broker, influxd.url, batches, 2, Path(tmp), args.gzip)
         except SystemExit as exc:  # reported, not hidden: the single-collector figure stands
             print(f"end-to-end, two collectors: FAILED: {exc}")
         else:
-            print(f"end-to-end, two collectors (shared subscription): {two:,.0f} readings/s")
+            print(
+                f"end-to-end, two collectors (shared subscription): {two:,.0f} readings/s "
+                f"= {two * per:,.0f} points/s"
+            )
     print(
         f"ingest: {one:.0f} readings/s end-to-end, raw influx {raw:.0f} points/s, ratio {one / raw:.2f}"
     )
