@@ -7,59 +7,21 @@ from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire_strategies import ids, wire_readings
 
 from collector.ingest import process_message
 from collector.points import reading_points
 from collector.reading_lines import reading_lines
 from gateway_firmware import wire
 from gateway_firmware.wire import (
-    DcInput,
-    InverterState,
     Reading,
-    ReadingFlag,
     ReadingsBatch,
     WireError,
     encode_batch,
 )
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-floats = st.none() | st.floats(-1e6, 1e9, allow_nan=False)
-ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True)
-
-readings = st.builds(
-    Reading,
-    device_id=ids,
-    ts=st.datetimes(min_value=datetime(2000, 1, 1), timezones=st.just(UTC)),
-    ac_power_w=floats,
-    ac_energy_wh=st.none() | st.floats(0, 1e12, allow_nan=False),
-    ac_voltage_v=floats,
-    grid_frequency_hz=floats,
-    cabinet_temp_c=floats,
-    dc=st.lists(
-        st.builds(
-            DcInput,
-            mppt=st.integers(1, 32),
-            dc_voltage_v=floats,
-            dc_current_a=floats,
-            dc_power_w=floats,
-        ),
-        max_size=3,
-    ).map(tuple),
-    state=st.sampled_from(InverterState),
-    vendor_state=st.none() | st.integers(-(2**40), 2**40),
-    events=st.lists(
-        st.text(max_size=8).filter(lambda s: "\n" not in s and "\r" not in s), max_size=3
-    ).map(tuple),
-    vendor_events=st.none() | st.integers(0, 2**40),
-    flags=st.lists(st.sampled_from(ReadingFlag), max_size=2, unique=True).map(tuple),
-    raw=st.dictionaries(
-        st.text(min_size=1, max_size=6).filter(
-            lambda s: "\n" not in s and "\r" not in s and not s.endswith("\\")
-        ),
-        st.floats(-1e6, 1e6, allow_nan=False),
-        max_size=3,
-    ),
-)
+readings = wire_readings(line_safe=True)
 
 
 @SETTINGS
