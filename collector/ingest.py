@@ -773,7 +773,9 @@ class Collector:
     def _write_lines(self, lines: list[str]) -> None:
         """One request per batch; a batch the last message made larger than twice the limit
         is split into even parts."""
-        parts = max(1, math.ceil(len(lines) / (2 * self.batch_max_points)))
+        if not lines:
+            return
+        parts = math.ceil(len(lines) / (2 * self.batch_max_points))
         step = math.ceil(len(lines) / parts)
         for first in range(0, len(lines), step):
             self.influx.write_lines(lines[first : first + step])

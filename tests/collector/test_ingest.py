@@ -136,6 +136,21 @@ def test_malformed_payload_is_rejected_and_collector_goes_on(
     pub.loop_stop()
 
 
+def test_batch_with_nothing_to_store_is_acknowledged(
+    mosquitto: Mosquitto, influx: InfluxClient, collector: Collector
+) -> None:
+    pub = _publisher(mosquitto)
+    for payload in (b"{not json", b"[]", b'{"v": 2}'):
+        pub.publish(readings_topic("gw-001"), payload, qos=1).wait_for_publish(5)
+    assert collector.wait_idle(10)  # nothing left unacknowledged
+    assert collector.stats.in_flight == 0
+    assert sum(collector.stats.rejected_messages.values()) == 3
+    pub.publish(readings_topic("gw-001"), encode_batch(_batch()), qos=1).wait_for_publish(5)
+    assert collector.wait_idle(10)
+    assert collector.stats.readings_stored == 1
+    pub.loop_stop()
+
+
 def test_bad_reading_is_rejected_good_ones_in_same_batch_stored() -> None:
     good = json.loads(encode_batch(_batch()))
     bad = dict(good["readings"][0], ts="2026-06-21T10:05:00", ac_power_w="lots")
