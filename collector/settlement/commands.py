@@ -142,7 +142,8 @@ class ProgressPrinter:
 # --------------------------------------------------------------------------- plumbing
 
 
-def _engine(args: argparse.Namespace) -> Engine:
+def ledger_engine(args: argparse.Namespace) -> Engine:
+    """The ledger store of ``--database-url`` (or the settings), refused unless migrated."""
     from collector.settings import get_settings
     from collector.store.db import current_revision, head_revision, make_engine
 
@@ -157,7 +158,8 @@ def _engine(args: argparse.Namespace) -> Engine:
     return engine
 
 
-def _influx(args: argparse.Namespace) -> InfluxClient:
+def influx_from_args(args: argparse.Namespace) -> InfluxClient:
+    """InfluxDB from ``--influx-url``/``--influx-db`` or the settings (long timeout)."""
     from collector.settings import get_settings
 
     return get_settings().influx_client(
@@ -196,7 +198,7 @@ def _inputs_from_servers(
 ) -> tuple[SettlementInputs, str]:
     billed = billed_parts(session, before=history_before)
     correct = tuple(p.label for p in correction_periods(billed, period, args.correct_months))
-    client = _influx(args)
+    client = influx_from_args(args)
     if not client.ping():
         raise CommandError(f"InfluxDB at {client.url} does not answer (check --influx-url)")
     readings = load_readings(
@@ -214,7 +216,8 @@ def _inputs_from_servers(
     return inputs, source_label(client)
 
 
-def _data_dir() -> Path:
+def data_dir() -> Path:
+    """Where exports and statements go: ``ZONNEWIJK_DATA_DIR``."""
     from collector.settings import get_settings
 
     return get_settings().data_dir
@@ -305,7 +308,7 @@ def _cmd_settle(args: argparse.Namespace) -> int:
             f"{period.label} has not ended yet (ends {period.end_utc.isoformat()}); "
             "use --dry-run for a preview"
         )
-    engine = _engine(args)
+    engine = ledger_engine(args)
     with Session(engine) as session:
         fleet = _fleet(args, session)
         issued = run_of(session, period.label)
@@ -320,7 +323,7 @@ def _cmd_settle(args: argparse.Namespace) -> int:
         )
         result = settle(inputs, progress=progress.stage("contracts settled"))
         if not args.dry_run:
-            target = _data_dir() / "settlements" / f"{period.label}.readings.jsonl.gz"
+            target = data_dir() / "settlements" / f"{period.label}.readings.jsonl.gz"
             write_dataset(target, inputs, source=source, created_at=now)
             run_id = record_run(
                 session,
@@ -341,7 +344,7 @@ def _cmd_settle(args: argparse.Namespace) -> int:
 def _cmd_export_readings(args: argparse.Namespace) -> int:
     period = _period(args.period)
     progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
-    engine = _engine(args)
+    engine = ledger_engine(args)
     with Session(engine) as session:
         issued = run_of(session, period.label)
         if issued is not None and issued.inputs_file and Path(issued.inputs_file).exists():

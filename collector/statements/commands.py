@@ -20,9 +20,9 @@ from collector.registry.fleet_file import Fleet
 from collector.settlement.commands import (
     CommandError,
     ProgressPrinter,
-    _data_dir,
-    _engine,
-    _influx,
+    data_dir,
+    influx_from_args,
+    ledger_engine,
 )
 from collector.settlement.engine import BilledPart
 from collector.settlement.influx_source import load_readings, source_label
@@ -135,13 +135,13 @@ def _period_of(run_id: str) -> str:
 def _out(args: argparse.Namespace, *parts: str) -> Path:
     if args.out is not None:
         return Path(args.out)
-    return _data_dir().joinpath("statements", *parts)
+    return data_dir().joinpath("statements", *parts)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
     out = _out(args, _period_of(args.run), "statements")
-    with Session(_engine(args)) as session:
+    with Session(ledger_engine(args)) as session:
         done = render_run(
             session,
             args.run,
@@ -158,7 +158,7 @@ def _cmd_bookkeeping(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
     out = _out(args, _period_of(args.run))
-    with Session(_engine(args)) as session:
+    with Session(ledger_engine(args)) as session:
         result = export_run(
             session, args.run, out, config.ledger_accounts, progress=progress.stage("lines")
         )
@@ -174,7 +174,7 @@ def _cmd_sepa(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
     out = _out(args, _period_of(args.run))
-    with Session(_engine(args)) as session:
+    with Session(ledger_engine(args)) as session:
         result = build_sepa(
             session,
             args.run,
@@ -203,7 +203,7 @@ def _influx_loader(
     Callable[[Fleet, Period, Sequence[BilledPart], Sequence[str]], Mapping[str, CounterReadings]],
     str,
 ]:
-    client = _influx(args)
+    client = influx_from_args(args)
 
     def load(
         fleet: Fleet, period: Period, billed: Sequence[BilledPart], correct: Sequence[str]
@@ -214,12 +214,12 @@ def _influx_loader(
 
 
 def _job(args: argparse.Namespace, config: StatementsConfig) -> MonthlyJob:
-    sessions = session_factory(_engine(args))
+    sessions = session_factory(ledger_engine(args))
     loader, source = _influx_loader(args)
     return MonthlyJob(
         sessions=sessions,
         config=config,
-        out_root=_data_dir() / "statements",
+        out_root=data_dir() / "statements",
         load_readings=loader,
         lock=JobLock(sessions),
         mailer=Mailer(config.smtp),

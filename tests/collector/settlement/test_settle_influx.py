@@ -18,7 +18,7 @@ from collector.cli import main
 from collector.devservices import Influxd
 from collector.influx import InfluxClient, Point
 from collector.registry.fleet_file import Fleet
-from collector.settlement import commands, influx_source
+from collector.settlement import influx_source
 from collector.settlement.engine import SettlementInputs, settle
 from collector.settlement.influx_source import load_readings
 from collector.settlement.periods import parse_month
@@ -142,7 +142,7 @@ def test_settle_and_export_commands_end_to_end(
     client, _ = loaded
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(fleet_yaml(), encoding="utf-8")
-    monkeypatch.setattr(commands, "_data_dir", lambda: tmp_path / "data")
+    monkeypatch.setenv("ZONNEWIJK_DATA_DIR", str(tmp_path / "data"))
     with temporary_database("sqlite") as engine:
         db = engine.url.render_as_string(hide_password=False)
         common = ["--fleet", str(fleet_file), "--database-url", db, "--influx-url", client.url,
