@@ -13,10 +13,11 @@ and are not simulated here.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -110,6 +111,8 @@ class LiveFleet:
         self.steps = 0
         self.sim_time = self.start
         self._offline: set[int] = set()
+        #: The model's chunks, begun by start_servers (a simulation is iterated once).
+        self._chunks: Iterator[Chunk] | None = None
 
     def __enter__(self) -> LiveFleet:
         self.start_servers()
@@ -119,12 +122,19 @@ class LiveFleet:
         self.stop()
 
     def start_servers(self) -> list[LiveDevice]:
-        """Start one Modbus server per site; returns where each one listens."""
+        """Start one Modbus server per site, serving the model's first step (never the
+        servers' zero defaults: a gateway polling before :meth:`run` would read a lifetime
+        counter of 0); returns where each one listens."""
+        chunks = self.sim.chunks()
+        first = next(chunks)
+        self._chunks = itertools.chain([first], chunks)
         for site in self.fleet.sites:
             port = self.base_port + site.index if self.base_port else 0
             server = SimulatedInverters({1: layout_for(site.family)}, host=self.host, port=port)
-            server.start()
             self.servers.append(server)
+        self.apply(first, 0)
+        for site, server in zip(self.fleet.sites, self.servers, strict=True):
+            server.start()
             self.devices.append(_device(site, self.host, server.port))
         return self.devices
 
@@ -157,7 +167,8 @@ class LiveFleet:
         stop = stop or threading.Event()
         began = time.monotonic()
         real_per_step = self.step_s / self.time_scale
-        for chunk in self.sim.chunks():
+        chunks, self._chunks = self._chunks or self.sim.chunks(), None
+        for chunk in chunks:
             for t in range(len(chunk.epoch_s)):
                 self.apply(chunk, t)
                 self.steps += 1

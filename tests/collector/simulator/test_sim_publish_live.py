@@ -106,6 +106,30 @@ def test_live_devices_serve_the_model_values() -> None:
             assert got.ac_energy_wh == pytest.approx(want.ac_energy_wh, abs=10.0)
 
 
+def test_live_devices_serve_the_first_step_before_run() -> None:
+    # A gateway may poll before the driver's first step: it must read the model (a counter
+    # continuing the history), never the servers' zero defaults.
+    fleet = _fleet_with(("sunspec-int", "huawei"))
+    first = next(LiveFleet(fleet, start=START, step_s=300).sim.chunks())  # same seed, same model
+    with LiveFleet(fleet, start=START, step_s=300) as live:
+        for site, device in zip(fleet.sites, live.devices, strict=True):
+            bus = ModbusBus.tcp(device.host, device.port)
+            try:
+                got = DeviceReader(
+                    bus,
+                    unit=device.unit_id,
+                    device_id=device.device_id,
+                    gateway_id=device.gateway_id,
+                    profile=device.gateway_profile,
+                    rated_ac_power_w=site.ac_rating_w,
+                ).poll()
+            finally:
+                bus.close()
+            want = chunk_reading(first, 0, site.index, site.device_id)
+            assert want.ac_energy_wh and want.ac_energy_wh > 1000.0
+            assert got.ac_energy_wh == pytest.approx(want.ac_energy_wh, abs=10.0)
+
+
 def test_live_run_advances_in_accelerated_time() -> None:
     fleet = generate_fleet(2, seed=3)
     seen: list[datetime] = []
