@@ -171,6 +171,14 @@ _KNOWN_FIELDS = frozenset(
 )
 
 
+#: paho's own log (connection events at DEBUG).
+_MQTT_LOG = logging.getLogger("collector.mqtt")
+
+
+def _not_connected_after_disconnect(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Client is not connected")
+
+
 def metric_reason(reason: str) -> str:
     """Keep reasons a bounded vocabulary (they are metric labels): ``invalid_<unknown key>``
     becomes ``unknown_field``; the detail still names the key."""
@@ -408,7 +416,7 @@ class Collector:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.enable_logger(logging.getLogger("collector.mqtt"))  # paho's own log, at DEBUG
+        client.enable_logger(_MQTT_LOG)  # paho's own log, at DEBUG
         return client
 
     def _subscription(self, topic_filter: str) -> str:
@@ -563,8 +571,14 @@ class Collector:
         self._stopping.set()
         for thread in self._threads:
             thread.join(timeout=30)
-        self._client.disconnect()
-        self._client.loop_stop()
+        # paho's network thread may run one more round after disconnect() closed the socket
+        # and logs that as an ERROR ("Client is not connected"): expected here, not an error.
+        _MQTT_LOG.addFilter(_not_connected_after_disconnect)
+        try:
+            self._client.disconnect()
+            self._client.loop_stop()
+        finally:
+            _MQTT_LOG.removeFilter(_not_connected_after_disconnect)
 
     def __enter__(self) -> Collector:
         self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -166,3 +167,25 @@ def test_payload_published_under_another_gateway_is_rejected() -> None:
     processed = process_message("zonnewijk/v1/gw-002/readings", encode_batch(_batch("gw-001")))
     assert processed.points == []
     assert processed.rejections[0].reason == "gateway_mismatch"
+
+
+def test_clean_stop_logs_no_error(
+    mosquitto: Mosquitto, influx: InfluxClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # After traffic, paho's network thread runs one more round once disconnect() has closed
+    # the socket and logs "Client is not connected" as an ERROR (9 stops in 10 before the fix).
+    pub = _publisher(mosquitto)
+    for round_ in range(4):
+        collector = Collector(
+            mqtt_connection=MqttConnection(port=mosquitto.port, client_id=f"stop-{round_}"),
+            influx=influx,
+            batch_max_wait_s=0.05,
+        )
+        with caplog.at_level(logging.DEBUG):
+            collector.start()
+            for _ in range(20):
+                pub.publish(readings_topic("gw-001"), encode_batch(_batch()), qos=1)
+            assert collector.wait_idle(10)
+            collector.stop()
+    pub.loop_stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
