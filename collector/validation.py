@@ -382,7 +382,7 @@ class QuickBounds:
         return cls(
             limits.future_tolerance_s,
             limits.max_age_s,
-            limits.min_ac_power_w,
+            max(limits.min_ac_power_w, -_LARGEST),
             *(
                 finite(name)
                 for name in (
@@ -428,7 +428,8 @@ def quick_accept(
     if ahead_s > bounds.future_tolerance_s or -ahead_s > bounds.max_age_s:
         return False
     p = r.ac_power_w
-    if p is not None and not bounds.min_ac_power_w <= p <= max_power_w:
+    # min(): an infinite rating must not wave infinite power through.
+    if p is not None and not bounds.min_ac_power_w <= p <= min(max_power_w, _LARGEST):
         return False
     energy_wh = r.ac_energy_wh
     if energy_wh is not None:

@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collector.fast_decode import FastDcInput, FastReading
@@ -214,6 +214,14 @@ edge_floats = st.sampled_from(
 
 
 @settings(max_examples=600, deadline=None)
+@example(  # found by hypothesis: an infinite rating must not wave infinite power through
+    power=math.inf, energy=None, voltage=None, frequency=None, temp=None, dc_value=None,
+    age_s=0.0, previous=None, rated=math.inf, flags=(), ranges={}, min_power=-500.0,
+)  # fmt: skip
+@example(  # and an unbounded minimum must not wave minus infinity through
+    power=-math.inf, energy=None, voltage=None, frequency=None, temp=None, dc_value=None,
+    age_s=0.0, previous=None, rated=None, flags=(), ranges={}, min_power=-math.inf,
+)  # fmt: skip
 @given(
     power=st.none() | edge_floats,
     energy=st.none() | edge_floats,
@@ -230,6 +238,7 @@ edge_floats = st.sampled_from(
     ranges=st.sampled_from(
         [ValidationLimits().ranges, {}, {"ac_voltage_v": (-math.inf, math.inf)}]
     ),
+    min_power=st.sampled_from([-500.0, 0.0, -math.inf]),
 )
 def test_quick_accept_implies_check_reading_accepts(
     power: float | None,
@@ -243,8 +252,9 @@ def test_quick_accept_implies_check_reading_accepts(
     rated: float | None,
     flags: tuple[ReadingFlag, ...],
     ranges: dict[str, tuple[float, float]],
+    min_power: float,
 ) -> None:
-    limits = ValidationLimits(ranges=ranges)
+    limits = ValidationLimits(ranges=ranges, min_ac_power_w=min_power)
     ts = NOW - timedelta(seconds=age_s)
     # The fast struct does not validate on construction: NaN and infinity get through here.
     item = FastReading(
