@@ -10,10 +10,10 @@ structs below in about 1 us. The division of work:
   then uses :func:`gateway_firmware.wire.decode_batch`, which decides and explains.
 - Whatever it accepts, the wire models accept too, with equal values: the structs are
   at least as strict (no numeric strings, no floats for integers, RFC 3339 timestamps in UTC
-  with at most 6 fractional digits: msgspec would round a 7th where pydantic truncates). ``tests/collector/
-  test_fast_decode.py`` checks this on generated and mutated messages, and that the fields and
-  defaults here match the wire models', so a change to the format that is not made here
-  fails the tests.
+  with at most 6 fractional digits: msgspec would round a 7th where pydantic truncates).
+  ``tests/collector/test_fast_decode.py`` checks this on generated and mutated messages, and
+  that the fields and defaults here match the wire models', so a change to the format that is
+  not made here fails the tests.
 
 :class:`ReadingView` is what the collector reads of a reading; both the wire model
 :class:`gateway_firmware.wire.Reading` and :class:`FastReading` satisfy it.
@@ -21,6 +21,7 @@ structs below in about 1 us. The division of work:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Protocol
@@ -91,7 +92,7 @@ class ReadingView(Protocol):
 
 
 #: The largest finite double: bounds that refuse infinity (JSON such as ``1e999``).
-_MAX = 1.7976931348623157e308
+_MAX = sys.float_info.max
 Finite = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX)]
 #: ``\Z``, not ``$``: Python's ``$`` also matches before a trailing newline.
 Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")]

@@ -14,6 +14,7 @@ or days old, replayed from a gateway's spool) is normal and passes; only reading
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -353,7 +354,7 @@ def check_reading(
     return None
 
 
-_LARGEST = 1.7976931348623157e308
+_LARGEST = sys.float_info.max
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,9 @@ class LiveFleet:
         stop = stop or threading.Event()
         began = time.monotonic()
         real_per_step = self.step_s / self.time_scale
-        chunks, self._chunks = self._chunks or self.sim.chunks(), None
+        if self._chunks is None:
+            raise RuntimeError("start_servers() first (or use the fleet as a context manager)")
+        chunks, self._chunks = self._chunks, None
         for chunk in chunks:
             for t in range(len(chunk.epoch_s)):
                 self.apply(chunk, t)
