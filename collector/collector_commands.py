@@ -41,9 +41,6 @@ from collector.validation import (
 
 log = logging.getLogger(__name__)
 
-#: How often Python switches threads in ``zonnewijk collect`` [s] (default 0.005).
-SWITCH_INTERVAL_S = 0.001
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("collect", help="store gateways' readings from MQTT in InfluxDB")
@@ -181,9 +178,9 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     )
     collector.heartbeat_s = args.heartbeat_s
     # Preparing batches is CPU-bound while the writer and paho's thread wait on sockets; with
-    # the default 5 ms switch interval every socket step of an InfluxDB write waited up to
-    # 5 ms for the GIL (bench/ingest.py: 78,000 -> 96,000 readings/s at 1 ms).
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    # Python's default 5 ms switch interval every socket step of an InfluxDB write waited up
+    # to 5 ms for the interpreter (compare: bench/ingest.py --switch-interval 0.005).
+    sys.setswitchinterval(settings.collector_switch_interval_s)
     # Everything imported so far lives as long as the process: keep it out of the
     # garbage collector's full passes.
     gc.freeze()

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     collector_batch_max_points: int = Field(default=5000, ge=1)
     collector_batch_max_wait_s: float = Field(default=0.5, gt=0)
     collector_metrics_port: int | None = Field(default=None, description="/metrics and /health")
+    collector_switch_interval_s: float = Field(
+        default=0.001,
+        gt=0,
+        description="thread switch interval of `zonnewijk collect`; Python's default 0.005 "
+        "makes the writer wait for the preparing thread (bench/ingest.py --switch-interval)",
+    )
 
     secret_key: SecretStr = Field(
         default=SecretStr("dev"), description="signs portal sessions; required in production"

@@ -1,0 +1,117 @@
+"""Cost of each step of the collector's hot path per reading, with the reference beside it.
+
+Run: ``.venv/bin/python bench/ingest_stages.py`` (no servers; CPU only, one thread).
+
+The same messages as ``bench/ingest.py`` (500 readings each). For each step the best of five
+rounds, in microseconds per reading:
+
+- decode: :func:`collector.fast_decode.decode_readings` against the wire model
+  (:func:`gateway_firmware.wire.decode_batch`, pydantic), the reference it must agree with;
+- validate: :meth:`collector.validation.ReadingValidator.validate` (quick path) against
+  :func:`collector.validation.check_reading` for every reading, the reference;
+- line protocol: :func:`collector.reading_lines.reading_lines` against
+  ``Point.to_line`` of :func:`collector.points.reading_points`, the reference;
+- the whole :func:`collector.ingest.process_message`.
+
+Garbage collection is left on, as in the collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ingest import make_batches
+
+from collector.fast_decode import decode_readings
+from collector.ingest import process_message
+from collector.points import reading_points
+from collector.reading_lines import reading_lines
+from collector.validation import ReadingValidator, check_reading
+from gateway_firmware.wire import decode_batch, encode_batch, readings_topic
+
+
+def best_us_per_reading(run: Callable[[], object], readings: int, rounds: int = 5) -> float:
+    """Fastest of ``rounds`` runs [us per reading]."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best / readings * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=20_000)
+    parser.add_argument("--mppt", type=int, default=0, help="dc points per reading")
+    args = parser.parse_args()
+    batches = make_batches(args.readings, 500, max(1, args.readings // 4000), args.mppt)
+    messages = [(readings_topic(b.gateway_id), encode_batch(b)) for b in batches]
+    n = sum(len(b.readings) for b in batches)
+    fast = [decode_readings(p) for _, p in messages]
+    decoded = [f for f in fast if f is not None]
+    assert len(decoded) == len(messages), "every bench message takes the fast path"
+    now = datetime.now(UTC)
+
+    def validate() -> None:
+        validator = ReadingValidator()
+        for d in decoded:
+            validator.validate(d.gateway_id, d.readings, now)
+
+    def check_each() -> None:  # the reference: every reading through check_reading
+        validator = ReadingValidator()
+        for d in decoded:
+            for r in d.readings:
+                check_reading(
+                    r,
+                    now=now,
+                    record=validator.directory.device(d.gateway_id, r.device_id),
+                    previous_counter=validator.counters.get(d.gateway_id, r.device_id),
+                    limits=validator.limits,
+                )
+
+    rows = [
+        (
+            "decode",
+            best_us_per_reading(lambda: [decode_readings(p) for _, p in messages], n),
+            best_us_per_reading(lambda: [decode_batch(p) for _, p in messages], n),
+        ),
+        ("validate", best_us_per_reading(validate, n), best_us_per_reading(check_each, n)),
+        (
+            "line protocol",
+            best_us_per_reading(
+                lambda: [reading_lines(d.gateway_id, r) for d in decoded for r in d.readings], n
+            ),
+            best_us_per_reading(
+                lambda: [
+                    p.to_line()
+                    for d in decoded
+                    for r in d.readings
+                    for p in reading_points(d.gateway_id, r)
+                ],
+                n,
+            ),
+        ),
+        (
+            "process_message",
+            best_us_per_reading(
+                lambda: [process_message(t, p, ReadingValidator(), now=now) for t, p in messages],
+                n,
+            ),
+            None,
+        ),
+    ]
+    print(f"{n} readings in {len(messages)} messages, {1 + args.mppt} point(s) per reading")
+    print(f"{'step':<16} {'us/reading':>11} {'reference':>10} {'speed-up':>9}")
+    for name, ours, reference in rows:
+        ref = "" if reference is None else f"{reference:10.2f} {reference / ours:8.1f}x"
+        print(f"{name:<16} {ours:11.2f} {ref}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
