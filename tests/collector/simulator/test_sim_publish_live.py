@@ -12,14 +12,14 @@ import pytest
 from collector.devservices import Mosquitto
 from collector.influx import InfluxClient
 from collector.ingest import Collector, MqttConnection
-from collector.simulator.engine import Simulation
-from collector.simulator.fleet import Fleet, generate_fleet
-from collector.simulator.live import LiveFleet
+from collector.simulator.engine import Chunk, Simulation
+from collector.simulator.fleet import Fleet, Site, generate_fleet
+from collector.simulator.live import LiveDevice, LiveFleet
 from collector.simulator.publish import PublishError, publish_history
 from collector.simulator.readings import chunk_reading
 from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import ModbusBus
-from gateway_firmware.wire import InverterState
+from gateway_firmware.wire import InverterState, Reading
 
 START = datetime(2026, 6, 10, tzinfo=UTC)
 
@@ -78,27 +78,36 @@ def _fleet_with(families: tuple[str, ...]) -> Fleet:
     raise AssertionError("no seed gives these families")
 
 
+def _poll(site: Site, device: LiveDevice) -> Reading:
+    """One gateway poll of a live device."""
+    bus = ModbusBus.tcp(device.host, device.port)
+    try:
+        return DeviceReader(
+            bus,
+            unit=device.unit_id,
+            device_id=device.device_id,
+            gateway_id=device.gateway_id,
+            profile=device.gateway_profile,
+            rated_ac_power_w=site.ac_rating_w,
+        ).poll()
+    finally:
+        bus.close()
+
+
+def _model_chunk(fleet: Fleet) -> Chunk:
+    """The first chunk of the live model, from a simulation of its own (same seed, same values;
+    a simulation is iterated once, and the live fleet's is the driver's)."""
+    return next(LiveFleet(fleet, start=START, step_s=300).sim.chunks())
+
+
 def test_live_devices_serve_the_model_values() -> None:
     fleet = _fleet_with(("sunspec-int", "huawei"))
-    live = LiveFleet(fleet, start=START, step_s=300)
-    with live:
-        chunk = next(live.sim.chunks())
-        noon = int(np.flatnonzero(chunk.epoch_s == (START + timedelta(hours=11)).timestamp())[0])
+    chunk = _model_chunk(fleet)
+    noon = int(np.flatnonzero(chunk.epoch_s == (START + timedelta(hours=11)).timestamp())[0])
+    with LiveFleet(fleet, start=START, step_s=300) as live:
         live.apply(chunk, noon)
         for site, device in zip(fleet.sites, live.devices, strict=True):
-            bus = ModbusBus.tcp(device.host, device.port)
-            try:
-                reader = DeviceReader(
-                    bus,
-                    unit=device.unit_id,
-                    device_id=device.device_id,
-                    gateway_id=device.gateway_id,
-                    profile=device.gateway_profile,
-                    rated_ac_power_w=site.ac_rating_w,
-                )
-                got = reader.poll()
-            finally:
-                bus.close()
+            got = _poll(site, device)
             want = chunk_reading(chunk, noon, site.index, site.device_id)
             assert want.state in (InverterState.PRODUCING, InverterState.THROTTLED)
             assert got.state == want.state
@@ -110,24 +119,12 @@ def test_live_devices_serve_the_first_step_before_run() -> None:
     # A gateway may poll before the driver's first step: it must read the model (a counter
     # continuing the history), never the servers' zero defaults.
     fleet = _fleet_with(("sunspec-int", "huawei"))
-    first = next(LiveFleet(fleet, start=START, step_s=300).sim.chunks())  # same seed, same model
+    first = _model_chunk(fleet)
     with LiveFleet(fleet, start=START, step_s=300) as live:
         for site, device in zip(fleet.sites, live.devices, strict=True):
-            bus = ModbusBus.tcp(device.host, device.port)
-            try:
-                got = DeviceReader(
-                    bus,
-                    unit=device.unit_id,
-                    device_id=device.device_id,
-                    gateway_id=device.gateway_id,
-                    profile=device.gateway_profile,
-                    rated_ac_power_w=site.ac_rating_w,
-                ).poll()
-            finally:
-                bus.close()
             want = chunk_reading(first, 0, site.index, site.device_id)
             assert want.ac_energy_wh and want.ac_energy_wh > 1000.0
-            assert got.ac_energy_wh == pytest.approx(want.ac_energy_wh, abs=10.0)
+            assert _poll(site, device).ac_energy_wh == pytest.approx(want.ac_energy_wh, abs=10.0)
 
 
 def test_live_run_advances_in_accelerated_time() -> None:
