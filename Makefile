@@ -18,7 +18,7 @@ test: system-deps $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check collector gateway_firmware tests bench
+	$(VENV)/bin/ruff format --check collector gateway_firmware zonnewijk_wire tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

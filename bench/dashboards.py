@@ -18,7 +18,7 @@ from collector.dashboards.generate import load_committed
 from collector.dashboards.monitored_influxd import MonitoredInfluxd
 from collector.dashboards.panel_queries import panel_queries
 from collector.dashboards.simulated_data import DEMO_NOW, fill_simulated
-from collector.influx import InfluxClient
+from collector.timeseries.influx import InfluxClient
 
 
 def _time_ms(influx: InfluxClient, query: str, repeat: int = 3) -> float:

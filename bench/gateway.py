@@ -29,12 +29,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector.devservices import Influxd, Mosquitto
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection
+from collector.devtools.services import Influxd, Mosquitto
+from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
+from collector.timeseries.influx import InfluxClient
 from gateway_firmware.spool import Spool
-from gateway_firmware.wire import InverterState, Reading
+from zonnewijk_wire import InverterState, Reading
 
 REPO = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -37,10 +37,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.devservices import Influxd, Mosquitto, free_port
-from collector.influx import GZIP_MIN_BYTES, InfluxClient
-from collector.points import reading_points
-from gateway_firmware.wire import DcInput, Reading, ReadingsBatch, encode_batch, readings_topic
+from collector.devtools.services import Influxd, Mosquitto, free_port
+from collector.timeseries.influx import GZIP_MIN_BYTES, InfluxClient
+from collector.timeseries.measurements import reading_points
+from zonnewijk_wire import DcInput, Reading, ReadingsBatch, encode_batch, readings_topic
 
 
 def make_batches(readings: int, per_message: int, gateways: int, mppt: int) -> list[ReadingsBatch]:

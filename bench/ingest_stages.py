@@ -5,13 +5,13 @@ Run: ``.venv/bin/python bench/ingest_stages.py`` (no servers; CPU only, one thre
 The same messages as ``bench/ingest.py`` (500 readings each). For each step the best of five
 rounds, in microseconds per reading:
 
-- decode: :func:`collector.fast_decode.decode_readings` against the wire model
-  (:func:`gateway_firmware.wire.decode_batch`, pydantic), the reference it must agree with;
-- validate: :meth:`collector.validation.ReadingValidator.validate` (quick path) against
-  :func:`collector.validation.check_reading` for every reading, the reference;
-- line protocol: :func:`collector.reading_lines.reading_lines` against
-  ``Point.to_line`` of :func:`collector.points.reading_points`, the reference;
-- the whole :func:`collector.ingest.process_message`.
+- decode: :func:`collector.ingest.decode.decode_readings` against the wire model
+  (:func:`zonnewijk_wire.decode_batch`, pydantic), the reference it must agree with;
+- validate: :meth:`collector.ingest.validate.ReadingValidator.validate` (quick path) against
+  :func:`collector.ingest.validate.check_reading` for every reading, the reference;
+- line protocol: :func:`collector.ingest.lines.reading_lines` against
+  ``Point.to_line`` of :func:`collector.timeseries.measurements.reading_points`, the reference;
+- the whole :func:`collector.ingest.pipeline.process_message`.
 
 Garbage collection is left on, as in the collector.
 """
@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 
 from ingest import make_batches
 
-from collector.fast_decode import decode_readings
-from collector.ingest import process_message
-from collector.points import reading_points
-from collector.reading_lines import reading_lines
-from collector.validation import ReadingValidator, check_reading
-from gateway_firmware.wire import decode_batch, encode_batch, readings_topic
+from collector.ingest.decode import decode_readings
+from collector.ingest.lines import reading_lines
+from collector.ingest.pipeline import process_message
+from collector.ingest.validate import ReadingValidator, check_reading
+from collector.timeseries.measurements import reading_points
+from zonnewijk_wire import decode_batch, encode_batch, readings_topic
 
 
 def best_us_per_reading(run: Callable[[], object], readings: int, rounds: int = 5) -> float:

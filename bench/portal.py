@@ -4,7 +4,7 @@
 
 Starts a private InfluxDB, writes ``--days`` of 5-minute readings for ``--sites`` inverters
 (synthetic clear-sky history, :mod:`collector.portal.sample_data`), rolls them up with the
-project's rollups (:func:`collector.schema.backfill_rollups`), loads the simulated fleet's
+project's rollups (:func:`collector.timeseries.schema.backfill_rollups`), loads the simulated fleet's
 registry into a SQLite store, serves the portal with uvicorn and requests ``/overview`` as
 different members. Prints the write and rollup times and the page's time (median, p90, max),
 once reading the daily rollup and once without rollups (raw readings only). Goal: median
@@ -23,18 +23,18 @@ from pathlib import Path
 
 import httpx
 
-from collector.devservices import Influxd
-from collector.influx import InfluxClient
+from collector.devtools.services import Influxd
 from collector.portal.accounts import AccountService
 from collector.portal.app import create_app
 from collector.portal.config import PortalConfig
 from collector.portal.sample_data import SampleDevice, sample_lines
 from collector.portal.serving import serve_in_thread
 from collector.registry.store_sync import sync_fleet
-from collector.schema import backfill_rollups, init_database
 from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
 from collector.store.db import make_engine, migrate, session_factory
+from collector.timeseries.influx import InfluxClient
+from collector.timeseries.schema import backfill_rollups, init_database
 
 
 def _login(url: str, email: str, password: str) -> httpx.Client:

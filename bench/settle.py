@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session
 
-from collector.devservices import Influxd
-from collector.influx import InfluxClient
+from collector.devtools.services import Influxd
 from collector.settlement.engine import SettlementInputs, settle
 from collector.settlement.influx_source import load_readings, source_label
 from collector.settlement.ledger import record_run
@@ -37,6 +36,7 @@ from collector.simulator.fleet import Fleet as SimFleet
 from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
 from collector.store.testing import temporary_database
+from collector.timeseries.influx import InfluxClient
 
 START = datetime(2026, 2, 27, tzinfo=UTC)
 END = datetime(2026, 4, 4, tzinfo=UTC)

@@ -109,10 +109,10 @@ def backfill(sites: int, days: float, interval_s: int, seed: int) -> None:
     import uuid
     from datetime import UTC, datetime, timedelta
 
-    from collector.devservices import Influxd, Mosquitto
-    from collector.influx import InfluxClient
-    from collector.ingest import Collector, MqttConnection
+    from collector.devtools.services import Influxd, Mosquitto
+    from collector.ingest.pipeline import Collector, MqttConnection
     from collector.simulator.publish import publish_history
+    from collector.timeseries.influx import InfluxClient
 
     fleet = generate_fleet(sites, seed)
     today = datetime.now(UTC).date()

@@ -17,9 +17,9 @@ from collector import __version__
 
 #: One module per area; each has ``register(subparsers: argparse._SubParsersAction) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "collector.demo",
+    "collector.devtools.demo",
     "collector.registry.commands",
-    "collector.collector_commands",  # after registry.commands: adds to its "db" group
+    "collector.ingest.commands",  # after registry.commands: adds to its "db" group
     "collector.simulator.inverter_commands",
     "collector.simulator.commands",
     "collector.dashboards.commands",
@@ -36,12 +36,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: A group spread over modules lists them in :data:`COMMAND_MODULES` order.
 #: ``tests/collector/test_cli.py`` checks this against what the modules register.
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "demo": ("collector.demo",),
-    "db": ("collector.registry.commands", "collector.collector_commands"),
+    "demo": ("collector.devtools.demo",),
+    "db": ("collector.registry.commands", "collector.ingest.commands"),
     "registry": ("collector.registry.commands",),
-    "broker": ("collector.collector_commands",),
-    "collect": ("collector.collector_commands",),
-    "gateways": ("collector.collector_commands",),
+    "broker": ("collector.ingest.commands",),
+    "collect": ("collector.ingest.commands",),
+    "gateways": ("collector.ingest.commands",),
     "simulate-inverter": ("collector.simulator.inverter_commands",),
     "simulate": ("collector.simulator.commands",),
     "simulate-fleet": ("collector.simulator.commands",),

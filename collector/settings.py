@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from collector.influx import InfluxClient
+    from collector.timeseries.influx import InfluxClient
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin", "dev"})
 
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         timeout_s
             Per-request timeout [s].
         """
-        from collector.influx import GZIP_MIN_BYTES, InfluxClient
+        from collector.timeseries.influx import GZIP_MIN_BYTES, InfluxClient
 
         password = self.influx_password.get_secret_value() if self.influx_password else None
         return InfluxClient(

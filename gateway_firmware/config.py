@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from gateway_firmware.spool import DEFAULT_MAX_READINGS
-from gateway_firmware.wire import ID_PATTERN, MAX_READINGS_PER_BATCH
+from zonnewijk_wire import ID_PATTERN, MAX_READINGS_PER_BATCH
 
 DEFAULT_SPOOL_PATH = Path("/var/lib/zonnewijk-gateway/spool.sqlite3")
 

@@ -33,7 +33,7 @@ from gateway_firmware.modbus.codec import (
 from gateway_firmware.modbus.errors import ProfileError
 from gateway_firmware.modbus.transport import RegisterKind
 from gateway_firmware.modbus.values import DC_FIELDS, GLOSSARY_FIELDS, DecodedValues
-from gateway_firmware.wire import InverterState, ReadingFlag
+from zonnewijk_wire import InverterState, ReadingFlag
 
 #: Environment variable naming the folder of profile files.
 DEVICES_DIR_ENV = "ZONNEWIJK_DEVICES_DIR"

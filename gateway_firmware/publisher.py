@@ -18,10 +18,10 @@ Two lanes share the connection:
 Threading: paho runs its network loop in its own thread (``loop_start``); the callbacks only
 put events on a queue. Every other method, and all spool access, runs on the caller's thread.
 
-The connection carries a last will (retained :class:`~gateway_firmware.wire.GatewayStatus`
+The connection carries a last will (retained :class:`~zonnewijk_wire.GatewayStatus`
 ``offline``); on every connect the gateway publishes a retained ``online`` status (spool depth,
 dropped readings, firmware version, last poll result) and each device's retained
-:class:`~gateway_firmware.wire.DeviceInfo`.
+:class:`~zonnewijk_wire.DeviceInfo`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway_firmware.config import MqttConfig, SpoolConfig
 from gateway_firmware.spool import Spool, SpooledReading
-from gateway_firmware.wire import (
+from zonnewijk_wire import (
     DeviceInfo,
     GatewayStatus,
     Reading,

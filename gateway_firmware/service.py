@@ -37,7 +37,7 @@ from gateway_firmware import __version__
 from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, load_config
 from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool, SpoolError
-from gateway_firmware.wire import DeviceInfo, Reading, format_ts
+from zonnewijk_wire import DeviceInfo, Reading, format_ts
 
 log = logging.getLogger(__name__)
 

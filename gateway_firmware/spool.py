@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from gateway_firmware.wire import Reading, to_wire_dict
+from zonnewijk_wire import Reading, to_wire_dict
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.devservices import Influxd, Mosquitto
-from collector.influx import InfluxClient
+from collector.devtools.services import Influxd, Mosquitto
 from collector.settings import get_settings
+from collector.timeseries.influx import InfluxClient
 
 
 @pytest.fixture(autouse=True)

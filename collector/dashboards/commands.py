@@ -76,7 +76,7 @@ def _influx_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _influx(args: argparse.Namespace) -> Any:
-    from collector.influx import InfluxClient
+    from collector.timeseries.influx import InfluxClient
 
     return InfluxClient(
         args.influx_url,
@@ -135,8 +135,8 @@ def _push(args: argparse.Namespace) -> int:
 
 def _daily_yield(args: argparse.Namespace) -> int:
     from collector.dashboards.daily_yield import recent_days, write_daily_yields
-    from collector.influx import InfluxError
     from collector.registry.fleet_file import FleetFileError, load_fleet_file
+    from collector.timeseries.influx import InfluxError
 
     try:
         fleet = load_fleet_file(args.fleet)

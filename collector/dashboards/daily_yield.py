@@ -37,9 +37,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from collector.influx import FieldValue, InfluxClient, Point
 from collector.registry.fleet_file import Contract, Device, Fleet
 from collector.settlement.tariffs import TariffError
+from collector.timeseries.influx import FieldValue, InfluxClient, Point
 
 log = logging.getLogger(__name__)
 

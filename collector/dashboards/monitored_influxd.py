@@ -1,6 +1,6 @@
 """A private InfluxDB with its ``_internal`` monitor on, as production runs it.
 
-:class:`collector.devservices.Influxd` turns InfluxDB's monitor off (tests do not need it);
+:class:`collector.devtools.services.Influxd` turns InfluxDB's monitor off (tests do not need it);
 the service-health dashboard and the "InfluxDB write errors" alert read it, so their tests
 and pictures start this variant, which stores the statistics every second.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
-from collector import devservices
-from collector.devservices import Influxd, ServiceError
-from collector.influx import InfluxClient
+from collector.devtools import services as devservices
+from collector.devtools.services import Influxd, ServiceError
+from collector.timeseries.influx import InfluxClient
 
 
 class MonitoredInfluxd(Influxd):
-    """:class:`~collector.devservices.Influxd` with ``[monitor] store-enabled = true`` (1 s)."""
+    """:class:`~collector.devtools.services.Influxd` with ``[monitor] store-enabled = true`` (1 s)."""
 
     def start(self) -> None:
         original = devservices._INFLUXD_CONFIG

@@ -23,7 +23,7 @@ ORANGE = "orange"
 RED = "red"
 BLUE = "blue"
 
-#: Colour of each normalised inverter state (gateway_firmware.wire.InverterState).
+#: Colour of each normalised inverter state (zonnewijk_wire.InverterState).
 STATE_COLOURS: dict[str, str] = {
     "producing": GREEN,
     "throttled": "yellow",

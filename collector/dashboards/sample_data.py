@@ -2,7 +2,7 @@
 
 Not the fleet simulator (collector/simulator/, pvlib physics): a compact stand-in so the
 dashboard tests need nothing but a fleet file and an InfluxDB. Readings go through the
-collector's own mapping (:func:`collector.points.reading_points`), so the points have exactly
+collector's own mapping (:func:`collector.timeseries.measurements.reading_points`), so the points have exactly
 the schema the collector writes. Deterministic for a seed. It includes what the panels must
 show: night (sleeping, power 0, counter held), a fault episode with event bits, a gap, and
 flagged readings (sentinel, counter jump, replayed from a spool).
@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from collector.influx import InfluxClient, Point
-from collector.ingest import GATEWAY_SEEN_MEASUREMENT, process_message
-from collector.points import reading_points
+from collector.ingest.pipeline import GATEWAY_SEEN_MEASUREMENT, process_message
 from collector.registry.fleet_file import Device, Fleet
-from gateway_firmware.wire import (
+from collector.timeseries.influx import InfluxClient, Point
+from collector.timeseries.measurements import reading_points
+from zonnewijk_wire import (
     DcInput,
     GatewayStatus,
     InverterState,
@@ -149,7 +149,7 @@ def gateway_points(fleet: Fleet, options: SampleOptions) -> Iterator[Point]:
     """What the collector stores about each gateway: ``gateway_seen`` per hourly batch and the
     gateway's status messages every 15 minutes (spool depth rising while its link is down).
 
-    Status points come from the collector's own decoding (:func:`collector.ingest.process_message`).
+    Status points come from the collector's own decoding (:func:`collector.ingest.pipeline.process_message`).
     """
     day = options.end.astimezone(UTC).date()
     start = options.end - timedelta(days=options.days)

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.faults.alerts import AlertService
 from collector.faults.model import FaultKind, Finding, Severity
-from collector.influx import InfluxClient
 from collector.registry.fleet_file import Fleet
 from collector.settlement.engine import SettlementInputs, settle
 from collector.settlement.influx_source import load_readings, source_label
 from collector.settlement.ledger import record_run
 from collector.settlement.periods import parse_month
+from collector.timeseries.influx import InfluxClient
 
 
 def _finding(fleet: Fleet, device_id: str, kind: FaultKind, start: datetime, now: datetime,

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, text
 from collector.dashboards.generate import load_committed
 from collector.dashboards.panel_queries import PanelQuery, panel_queries, panels, sql_targets
 from collector.dashboards.panels import STATE_COLOURS
-from collector.influx import InfluxClient, InfluxError, Series
+from collector.timeseries.influx import InfluxClient, InfluxError, Series
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """A database filled the way production fills it, from the fleet simulator.
 
-:func:`fill_simulated` runs ``zonnewijk db init``'s schema (collector.schema), simulates the
+:func:`fill_simulated` runs ``zonnewijk db init``'s schema (collector.timeseries.schema), simulates the
 fleet with its own faults (collector/simulator/, at ten times the usual fault rates, plus one
 inverter in fault state since the morning of the last day), stores the readings through the
-collector's point mapping (collector.points), derives what the collector stores about each
-gateway (``gateway_seen``, ``gateway_status`` through collector.ingest's decoding) from when the
+collector's point mapping (collector.timeseries.measurements), derives what the collector stores about each
+gateway (``gateway_seen``, ``gateway_status`` through collector.ingest.pipeline's decoding) from when the
 simulated gateways sent each reading, backfills the rollups and writes ``daily_yield``.
 Used by the pictures, the dashboard benchmark and the panel-query test on simulated data.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.influx import InfluxClient, Point
+from collector.timeseries.influx import InfluxClient, Point
 
 #: The instant the pictures show: a summer noon.
 DEMO_NOW = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
@@ -48,12 +48,12 @@ def fill_simulated(
     the simulated fleet with its faults (through the collector's point mapping), the
     collector's gateway points, rollups and ``daily_yield``."""
     from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
-    from collector.points import reading_points
-    from collector.schema import backfill_rollups, init_database
     from collector.simulator.engine import Simulation
     from collector.simulator.fleet import generate_fleet
     from collector.simulator.fleet_export import to_registry_fleet
     from collector.simulator.readings import chunk_reading
+    from collector.timeseries.measurements import reading_points
+    from collector.timeseries.schema import backfill_rollups, init_database
 
     fleet = generate_fleet(n_sites=sites, seed=seed)
     start = (now - timedelta(days=days)).replace(hour=0, minute=0)
@@ -96,8 +96,8 @@ def _gateway_points(
     """What the collector stores about gateways, derived from when the simulator's gateways
     sent each reading: ``gateway_seen`` per batch, and a status with the spool depth (readings
     measured but not yet sent) every 15 minutes, through the collector's own decoding."""
-    from collector.ingest import GATEWAY_SEEN_MEASUREMENT, process_message
-    from gateway_firmware.wire import GatewayStatus, encode, status_topic
+    from collector.ingest.pipeline import GATEWAY_SEEN_MEASUREMENT, process_message
+    from zonnewijk_wire import GatewayStatus, encode, status_topic
 
     out: list[Point] = []
     for gateway, pairs in sent.items():

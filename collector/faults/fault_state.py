@@ -14,7 +14,7 @@ from collector.faults.model import (
     event_mask,
 )
 from collector.faults.temporal import hysteresis
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 #: Events that mean the inverter itself is faulty. Grid events (grid_disconnect, over/under
 #: frequency and voltage) are the grid's doing and clear on their own; manual_shutdown and

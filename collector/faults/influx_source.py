@@ -26,9 +26,9 @@ from collector.faults.model import (
     orientation_group,
 )
 from collector.faults.solar import AMSTERDAM, clear_sky_daily_kwh_per_kwp, sun_elevation_deg
-from collector.influx import InfluxClient
 from collector.registry.fleet_file import Fleet as RegistryFleet
-from gateway_firmware.wire import InverterState
+from collector.timeseries.influx import InfluxClient
+from zonnewijk_wire import InverterState
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from enum import IntEnum, StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.faults.alerts import AlertChange, AlertEvent
 from collector.faults.model import Severity
-from collector.influx import InfluxClient, InfluxError, Point
 from collector.store.alert_models import AlertNotificationRow
+from collector.timeseries.influx import InfluxClient, InfluxError, Point
 
 log = logging.getLogger(__name__)
 

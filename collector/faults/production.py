@@ -9,7 +9,7 @@ import numpy as np
 
 from collector.faults.model import STATE_CODE, Detection, FaultKind, FleetSeries, FloatArray
 from collector.faults.temporal import hysteresis
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 
 def fleet_specific_power_w_per_kwp(ac_power_w: FloatArray, kwp: FloatArray) -> FloatArray:

@@ -36,8 +36,8 @@ from collector.faults.pipeline import (
     recent_findings,
 )
 from collector.faults.solar import AMSTERDAM, sunset_utc
-from collector.influx import InfluxClient
 from collector.store.alert_models import JobRunRow
+from collector.timeseries.influx import InfluxClient
 
 log = logging.getLogger(__name__)
 

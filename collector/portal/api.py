@@ -22,12 +22,12 @@ from collector.faults.alerts import (
     AlertService,
     AlertStatus,
 )
-from collector.influx import quote_string
 from collector.portal import ledger_views
 from collector.portal import production as prod
 from collector.portal.scope import MemberScope, member_scope
 from collector.portal.web import current_session, portal_of
 from collector.store.models import DeviceRow
+from collector.timeseries.influx import quote_string
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 

@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.influx import InfluxClient, InfluxError
 from collector.portal import api, routes_auth, routes_pages
 from collector.portal.accounts import AccountService
 from collector.portal.config import PortalConfig
@@ -30,6 +29,7 @@ from collector.portal.web import (
     render,
 )
 from collector.store.db import make_engine, session_factory
+from collector.timeseries.influx import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.influx import InfluxClient, quote_string
 from collector.store.ledger_models import (
     SettlementLineRow,
     SettlementRunRow,
     SettlementStatementRow,
 )
 from collector.store.models import ContractRow, DeviceRow, MemberRow
+from collector.timeseries.influx import InfluxClient, quote_string
 
 
 def statements_of(session: Session, member_id: str | None) -> list[dict[str, Any]]:

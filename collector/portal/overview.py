@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.faults.alerts import Alert, AlertService, AlertStatus
-from collector.influx import InfluxClient
 from collector.portal import production as prod
 from collector.portal.i18n import month_names, translate
 from collector.portal.scope import MemberScope
 from collector.settlement.periods import Period, contract_year
 from collector.store.models import ContractRow, TariffVersionRow
+from collector.timeseries.influx import InfluxClient
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Energy comes from the inverters' lifetime counters (ARCHITECTURE decision 3): the energy of a
 local day is the last counter reading of that day minus the last one before it. Finished days
-are read from the daily rollup (``rollup_1d``, :mod:`collector.schema`); the last two days, which
+are read from the daily rollup (``rollup_1d``, :mod:`collector.timeseries.schema`); the last two days, which
 its continuous query may still recompute, from the raw readings. Without rollups everything is
 read from the raw readings. The portal's figures are indicative; the statements are what is
 billed.
@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import yaml
 from sqlalchemy.orm import Session
 
-from collector.influx import InfluxClient, InfluxQueryError, quote_ident, quote_string
 from collector.portal.scope import MemberScope
+from collector.timeseries.influx import InfluxClient, InfluxQueryError, quote_ident, quote_string
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: Days at the end that the daily rollup's continuous query may still recompute.

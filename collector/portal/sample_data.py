@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from collector.influx import InfluxClient, escape_key
+from collector.timeseries.influx import InfluxClient, escape_key
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

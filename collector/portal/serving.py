@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from collector.devservices import free_port
+from collector.devtools.services import free_port
 
 
 class _ThreadServer(uvicorn.Server):

@@ -26,11 +26,11 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.influx import InfluxClient
 from collector.portal.accounts import AccountService, WebSession
 from collector.portal.config import PortalConfig
 from collector.portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_kwh, format_number, translate
 from collector.portal.scope import MemberScope, member_scope
+from collector.timeseries.influx import InfluxClient
 
 SESSION_COOKIE = "zw_session"
 PRE_CSRF_COOKIE = "zw_csrf"

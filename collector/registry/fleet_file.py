@@ -47,7 +47,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from collector.settlement.tariffs import TariffError, TariffPlan, TariffVersion
-from gateway_firmware.wire import ID_PATTERN
+from zonnewijk_wire import ID_PATTERN
 
 FLEET_FILE_VERSION: Literal[1] = 1
 _AMS = ZoneInfo("Europe/Amsterdam")

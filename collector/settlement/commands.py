@@ -26,7 +26,6 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from collector.influx import InfluxClient, InfluxError
 from collector.registry.fleet_file import Fleet, FleetFileError, load_fleet_file
 from collector.settlement.engine import (
     SettlementError,
@@ -40,6 +39,7 @@ from collector.settlement.ledger import LedgerError, billed_parts, record_run, r
 from collector.settlement.periods import Period, PeriodError, parse_month
 from collector.settlement.readings_file import ReadingsFileError, read_dataset, write_dataset
 from collector.settlement.tariffs import TariffError
+from collector.timeseries.influx import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)
 

@@ -35,12 +35,12 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Literal
 
-from collector.influx import InfluxClient, Series, quote_ident
-from collector.points import INVERTER_MEASUREMENT
 from collector.registry.fleet_file import Fleet
 from collector.settlement.engine import BilledPart, part_boundaries, readings_window
 from collector.settlement.periods import AMSTERDAM, Period, local_day_of, local_midnight_utc
 from collector.settlement.yields import CounterReadings, from_epoch_s
+from collector.timeseries.influx import InfluxClient, Series, quote_ident
+from collector.timeseries.measurements import INVERTER_MEASUREMENT
 
 ENERGY_FIELD = "ac_energy_wh"
 #: Where ``zonnewijk db init`` keeps 5-minute rollups, and their energy field.

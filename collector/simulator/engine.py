@@ -30,7 +30,7 @@ from collector.simulator.solar import (
     sun_and_clear_sky,
 )
 from collector.simulator.weather import site_weather
-from gateway_firmware.wire import MAX_READINGS_PER_BATCH, InverterState
+from zonnewijk_wire import MAX_READINGS_PER_BATCH, InverterState
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

@@ -24,7 +24,7 @@ from collector.simulator.modbus_device import (
     SimulatedInverters,
     layout_for,
 )
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: Peak AC output of a clear day as a fraction of the array's kWp [-].

@@ -5,9 +5,9 @@ pydantic models would take about an hour, and numpy byte-matrix tricks still sev
 minutes on two cores. The text is therefore written by one small loop compiled with numba:
 literal pieces and strings come from byte tables built once in Python, numbers are written
 digit by digit (no leading zeros, trailing decimal zeros dropped), optional fields are left
-out when their value is absent. One line is one :class:`gateway_firmware.wire.ReadingsBatch`;
+out when their value is absent. One line is one :class:`zonnewijk_wire.ReadingsBatch`;
 tests decode every kind of reading the simulator makes with
-:func:`gateway_firmware.wire.decode_batch`, and compare with pydantic's own encoding.
+:func:`zonnewijk_wire.decode_batch`, and compare with pydantic's own encoding.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from collector.simulator.engine import (
 )
 from collector.simulator.faults import FAULT_EVENTS
 from collector.simulator.solar import FloatArray
-from gateway_firmware.wire import ReadingFlag, format_ts
+from zonnewijk_wire import ReadingFlag, format_ts
 
 Bytes2D = npt.NDArray[np.uint8]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -387,7 +387,7 @@ _EPOCH_TS_CACHE: dict[int, str] = {}
 
 
 def format_ts_epoch(epoch_s: int) -> str:
-    """:func:`gateway_firmware.wire.format_ts` of a time in seconds since 1970."""
+    """:func:`zonnewijk_wire.format_ts` of a time in seconds since 1970."""
     text = _EPOCH_TS_CACHE.get(epoch_s)
     if text is None:
         text = format_ts(datetime.fromtimestamp(epoch_s, tz=UTC))

@@ -50,7 +50,7 @@ from gateway_firmware.sunspec.models import (
     model_defs,
     state_map,
 )
-from gateway_firmware.wire import InverterState, Reading
+from zonnewijk_wire import InverterState, Reading
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ ends and then come out flagged ``replayed``, as a gateway's spool would replay t
 :func:`write_run` writes a simulation directory:
 
 ``readings.jsonl``
-    one :class:`gateway_firmware.wire.ReadingsBatch` per line;
+    one :class:`zonnewijk_wire.ReadingsBatch` per line;
 ``ground_truth.csv``
     the injected faults (:mod:`collector.simulator.faults`);
 ``fleet.yaml``

@@ -26,7 +26,7 @@ from collector.simulator.faults import FaultSchedule
 from collector.simulator.fleet import Fleet
 from collector.simulator.jsonl import Lines
 from collector.simulator.output import Progress, stream_lines
-from gateway_firmware.wire import DeviceInfo, device_info_topic, encode, readings_topic
+from zonnewijk_wire import DeviceInfo, device_info_topic, encode, readings_topic
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""One simulated reading as a wire-format :class:`~gateway_firmware.wire.Reading` object.
+"""One simulated reading as a wire-format :class:`~zonnewijk_wire.Reading` object.
 
 The bulk paths (files, MQTT) format text directly (:mod:`collector.simulator.jsonl`); this is
 the slow, obviously-correct path used by the live Modbus mode and by tests that compare the
@@ -21,7 +21,7 @@ from collector.simulator.engine import (
     Chunk,
 )
 from collector.simulator.faults import FAULT_EVENTS
-from gateway_firmware.wire import DcInput, Reading, ReadingFlag
+from zonnewijk_wire import DcInput, Reading, ReadingFlag
 
 _FLAG_BITS = (
     (ReadingFlag.SENTINEL, FLAG_SENTINEL),

@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from collector.faults.scheduling import JobLock
-from collector.influx import InfluxError
 from collector.registry.fleet_file import Fleet
 from collector.settlement.commands import (
     CommandError,
@@ -37,6 +36,7 @@ from collector.statements.monthly import MonthlyJob, build_scheduler
 from collector.statements.render import render_run
 from collector.statements.sepa import SepaError, build_sepa
 from collector.store.db import session_factory
+from collector.timeseries.influx import InfluxError
 
 ERRORS = (
     CommandError,

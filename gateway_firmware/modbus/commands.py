@@ -13,7 +13,7 @@ from gateway_firmware.modbus.reader import SUNSPEC, DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 from gateway_firmware.profiles import Profile, load_profiles
 from gateway_firmware.sunspec.client import SunSpecDevice
-from gateway_firmware.wire import InverterState, json_schema
+from zonnewijk_wire import InverterState, json_schema
 
 
 def _bus(args: argparse.Namespace, timeout_s: float) -> ModbusBus:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway_firmware.wire import ReadingFlag
+from zonnewijk_wire import ReadingFlag
 
 #: Rating assumed when a device's AC rating is not configured: a large home inverter [W].
 DEFAULT_RATED_AC_POWER_W = 15_000.0

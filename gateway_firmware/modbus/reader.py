@@ -33,7 +33,7 @@ from gateway_firmware.modbus.transport import ModbusBus
 from gateway_firmware.modbus.values import DecodedValues
 from gateway_firmware.profiles import Profile, load_profile
 from gateway_firmware.sunspec.client import SunSpecDevice
-from gateway_firmware.wire import DeviceInfo, Reading, ReadingFlag
+from zonnewijk_wire import DeviceInfo, Reading, ReadingFlag
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway_firmware.wire import DcInput, InverterState, ReadingFlag
+from zonnewijk_wire import DcInput, InverterState, ReadingFlag
 
 #: Glossary fields a decoder may fill, with their units.
 GLOSSARY_FIELDS: dict[str, str] = {

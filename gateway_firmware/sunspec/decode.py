@@ -19,7 +19,7 @@ from gateway_firmware.sunspec.models import (
     event_names,
     state_map,
 )
-from gateway_firmware.wire import InverterState, ReadingFlag
+from zonnewijk_wire import InverterState, ReadingFlag
 
 #: Scale factors outside this range are rejected (a corrupted read, not a real device).
 SF_MIN, SF_MAX = -10, 10

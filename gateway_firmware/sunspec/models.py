@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from gateway_firmware.modbus.codec import register_count
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 INVERTER_INT_MODELS = frozenset({101, 102, 103})
 INVERTER_FLOAT_MODELS = frozenset({111, 112, 113})

@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from collector.broker_security import (
+from collector.broker.security import (
     BrokerSecurityError,
     acl_entries,
     add_collector,
@@ -23,8 +23,8 @@ from collector.broker_security import (
     remove_user,
 )
 from collector.cli import main
-from collector.devservices import Mosquitto
-from gateway_firmware.wire import DEADLETTER_TOPIC, readings_topic, status_topic
+from collector.devtools.services import Mosquitto
+from zonnewijk_wire import DEADLETTER_TOPIC, readings_topic, status_topic
 
 
 class Client:

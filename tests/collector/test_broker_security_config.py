@@ -15,8 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.broker_security import add_collector, add_gateway
-from collector.devservices import Mosquitto
+from collector.broker.security import add_collector, add_gateway
+from collector.devtools.services import Mosquitto
 
 PRODUCTION_CONF = Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "zonnewijk.conf"
 #: Lines that name machine-specific paths, ports and certificates; the test supplies its own.

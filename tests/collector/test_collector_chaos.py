@@ -18,10 +18,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.devservices import Influxd, Mosquitto
-from collector.influx import InfluxClient
-from collector.schema import init_database
-from gateway_firmware.wire import Reading, ReadingsBatch, encode_batch, readings_topic
+from collector.devtools.services import Influxd, Mosquitto
+from collector.timeseries.influx import InfluxClient
+from collector.timeseries.schema import init_database
+from zonnewijk_wire import Reading, ReadingsBatch, encode_batch, readings_topic
 
 GATEWAYS = 4
 DEVICES = 2

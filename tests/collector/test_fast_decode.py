@@ -1,8 +1,8 @@
 """The fast decoder accepts only what the wire models accept, with the same values.
 
-Whatever :func:`collector.fast_decode.decode_readings` refuses goes to the wire model, which
+Whatever :func:`collector.ingest.decode.decode_readings` refuses goes to the wire model, which
 decides and explains; so the one property that matters is: accepted by the fast decoder implies
-accepted by :func:`gateway_firmware.wire.decode_batch`, reading for reading equal.
+accepted by :func:`zonnewijk_wire.decode_batch`, reading for reading equal.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_strategies import wire_readings
 
-from collector.fast_decode import FastBatch, FastDcInput, FastReading, decode_readings
-from collector.ingest import process_message, reading_json
-from gateway_firmware.wire import (
+from collector.ingest.decode import FastBatch, FastDcInput, FastReading, decode_readings
+from collector.ingest.pipeline import process_message, reading_json
+from zonnewijk_wire import (
     DcInput,
     Reading,
     ReadingFlag,

@@ -15,11 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.devservices import Mosquitto
-from collector.influx import InfluxClient, Point
-from collector.ingest import Collector, MqttConnection, ProcessedMessage, process_message
-from collector.validation import DeviceRecord, ReadingValidator, StaticDirectory, ValidationLimits
-from gateway_firmware.wire import (
+from collector.devtools.services import Mosquitto
+from collector.ingest.pipeline import Collector, MqttConnection, ProcessedMessage, process_message
+from collector.ingest.validate import (
+    DeviceRecord,
+    ReadingValidator,
+    StaticDirectory,
+    ValidationLimits,
+)
+from collector.timeseries.influx import InfluxClient, Point
+from zonnewijk_wire import (
     InverterState,
     Reading,
     ReadingFlag,

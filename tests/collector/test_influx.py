@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.devservices import free_port
-from collector.influx import (
+from collector.devtools.services import free_port
+from collector.timeseries.influx import (
     InfluxClient,
     InfluxQueryError,
     InfluxUnavailable,

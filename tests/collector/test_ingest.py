@@ -12,10 +12,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.devservices import Mosquitto
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection, process_message
-from gateway_firmware.wire import (
+from collector.devtools.services import Mosquitto
+from collector.ingest.pipeline import Collector, MqttConnection, process_message
+from collector.timeseries.influx import InfluxClient
+from zonnewijk_wire import (
     DEADLETTER_TOPIC,
     DcInput,
     InverterState,

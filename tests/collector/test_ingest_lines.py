@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_strategies import ids, wire_readings
 
-from collector.ingest import process_message
-from collector.points import reading_points
-from collector.reading_lines import reading_lines
-from gateway_firmware import wire
-from gateway_firmware.wire import (
+import zonnewijk_wire as wire
+from collector.ingest.lines import reading_lines
+from collector.ingest.pipeline import process_message
+from collector.timeseries.measurements import reading_points
+from zonnewijk_wire import (
     Reading,
     ReadingsBatch,
     WireError,

@@ -13,11 +13,11 @@ import pytest
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.devservices import Influxd, Mosquitto, free_port
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection
-from collector.metrics import MetricsServer
-from gateway_firmware.wire import (
+from collector.devtools.services import Influxd, Mosquitto, free_port
+from collector.ingest.metrics import MetricsServer
+from collector.ingest.pipeline import Collector, MqttConnection
+from collector.timeseries.influx import InfluxClient
+from zonnewijk_wire import (
     GatewayStatus,
     Reading,
     ReadingsBatch,

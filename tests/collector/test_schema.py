@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector.influx import InfluxClient, Point
-from collector.schema import (
+from collector.timeseries.influx import InfluxClient, Point
+from collector.timeseries.schema import (
     _duration_s,
     backfill_rollups,
     continuous_query_names,
@@ -65,7 +65,7 @@ def test_init_alters_changed_duration_and_replaces_changed_query(influx: InfluxC
 
 
 def test_init_creates_missing_database(influxd: object) -> None:
-    from collector.devservices import Influxd
+    from collector.devtools.services import Influxd
 
     assert isinstance(influxd, Influxd)
     client = InfluxClient(influxd.url, f"fresh_{int(time.time() * 1000)}")

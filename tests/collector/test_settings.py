@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from collector.devservices import Influxd
+from collector.devtools.services import Influxd
 from collector.settings import Settings
 
 STRONG = "k" * 40

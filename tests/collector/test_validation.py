@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from collector.fast_decode import FastDcInput, FastReading
-from collector.ingest import process_message
-from collector.validation import (
+from collector.ingest.decode import FastDcInput, FastReading
+from collector.ingest.pipeline import process_message
+from collector.ingest.validate import (
     CachedDirectory,
     CounterMemory,
     DeviceRecord,
@@ -28,7 +28,7 @@ from collector.validation import (
     max_ac_power_w,
     quick_accept,
 )
-from gateway_firmware.wire import (
+from zonnewijk_wire import (
     DcInput,
     Reading,
     ReadingFlag,

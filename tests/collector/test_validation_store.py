@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from collector.device_directory import StoreDirectory
+from collector.ingest.device_directory import StoreDirectory
+from collector.ingest.validate import CachedDirectory, DeviceRecord
 from collector.store.db import make_engine, migrate
 from collector.store.models import DeviceRow, SiteRow
-from collector.validation import CachedDirectory, DeviceRecord
 
 
 def _site(site_id: str, gateway: str) -> SiteRow:

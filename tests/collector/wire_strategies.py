@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from hypothesis import strategies as st
 
-from gateway_firmware.wire import DcInput, InverterState, Reading, ReadingFlag
+from zonnewijk_wire import DcInput, InverterState, Reading, ReadingFlag
 
 floats = st.none() | st.floats(-1e6, 1e9, allow_nan=False)
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True)

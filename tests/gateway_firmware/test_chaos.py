@@ -22,10 +22,10 @@ from typing import IO, Any
 
 import pytest
 
-from collector.devservices import Mosquitto
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection
+from collector.devtools.services import Mosquitto
+from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
+from collector.timeseries.influx import InfluxClient
 from gateway_firmware.spool import Spool
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from collector.devservices import free_port
+from collector.devtools.services import free_port
 from collector.simulator.modbus_device import (
     DcValues,
     SimulatedInverters,
     SunSpecLayout,
     layout_for,
 )
-from gateway_firmware.wire import Reading
+from zonnewijk_wire import Reading
 
 
 def gateway(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from gateway_firmware.profiles import (
     load_profiles,
     parse_profile,
 )
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 DEVICES = default_devices_dir()
 REGISTER_PROFILES = sorted(n for n, p in load_profiles().items() if p.protocol == "registers")

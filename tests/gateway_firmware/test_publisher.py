@@ -16,11 +16,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.devservices import Mosquitto
+from collector.devtools.services import Mosquitto
 from gateway_firmware.config import MqttConfig, SpoolConfig
 from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool
-from gateway_firmware.wire import (
+from zonnewijk_wire import (
     DeviceInfo,
     GatewayStatus,
     InverterState,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.devservices import Mosquitto
+from collector.devtools.services import Mosquitto
 from gateway_firmware.config import MqttConfig, SpoolConfig, TlsConfig
 from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool
-from gateway_firmware.wire import Reading
+from zonnewijk_wire import Reading
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None,

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from collector.devservices import Mosquitto, free_port
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection
+from collector.devtools.services import Mosquitto, free_port
+from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
+from collector.timeseries.influx import InfluxClient
 from gateway_firmware.config import GatewayConfig, parse_config
 from gateway_firmware.service import GatewayService, SystemdNotifier, main
 from gateway_firmware.spool import Spool
-from gateway_firmware.wire import Reading
+from zonnewijk_wire import Reading
 
 
 def gateway_config(

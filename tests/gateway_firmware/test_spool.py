@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway_firmware.spool import Spool, SpoolError
-from gateway_firmware.wire import DcInput, InverterState, Reading
+from zonnewijk_wire import DcInput, InverterState, Reading
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 
@@ -137,7 +137,7 @@ _WRITER = textwrap.dedent(
     import sys
     from datetime import UTC, datetime, timedelta
     from gateway_firmware.spool import Spool
-    from gateway_firmware.wire import Reading
+    from zonnewijk_wire import Reading
 
     spool = Spool(sys.argv[1])
     t0 = datetime(2026, 6, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gateway_firmware.wire import (
+from zonnewijk_wire import (
     GatewayStatus,
     Reading,
     ReadingsBatch,

@@ -17,7 +17,7 @@ from collector.dashboards.panels import (
 )
 from collector.dashboards.panels import steps as thresholds
 from collector.dashboards.targets import InfluxQL
-from gateway_firmware.wire import ReadingFlag
+from zonnewijk_wire import ReadingFlag
 
 NAME = "data-quality"
 UID = "zw-data-quality"
@@ -78,7 +78,7 @@ def build() -> db.Dashboard:
             bars=True,
             min_value=0,
             description=(
-                "Flags set by the gateway (gateway_firmware.wire.ReadingFlag): sentinel values, "
+                "Flags set by the gateway (zonnewijk_wire.ReadingFlag): sentinel values, "
                 "counters stepping back or jumping, bad scale factors, replayed readings."
             ),
         )

@@ -14,12 +14,12 @@ from collector.dashboards.daily_yield import local_days, today_local, write_dail
 from collector.dashboards.monitored_influxd import MonitoredInfluxd
 from collector.dashboards.sample_data import SampleOptions, write_sample
 from collector.dashboards.sample_store import fill_alerts, fill_settlement
-from collector.devservices import Influxd
-from collector.influx import InfluxClient
+from collector.devtools.services import Influxd
 from collector.registry.fleet_file import Fleet, load_fleet_file
-from collector.schema import backfill_rollups, init_database
 from collector.store.db import session_factory
 from collector.store.testing import DatabaseUnavailableError, temporary_database
+from collector.timeseries.influx import InfluxClient
+from collector.timeseries.schema import backfill_rollups, init_database
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A summer noon: every panel has something to show (production, a fault, flags).
@@ -42,7 +42,7 @@ def fleet() -> Fleet:
 def filled(monitored_influxd: Influxd, fleet: Fleet) -> Iterator[InfluxClient]:
     """A database with three days of sample readings ending at :data:`NOW`, and daily_yield."""
     client = InfluxClient(monitored_influxd.url, f"dash_{uuid.uuid4().hex[:10]}")
-    init_database(client)  # retention policies and continuous queries (collector.schema)
+    init_database(client)  # retention policies and continuous queries (collector.timeseries.schema)
     write_sample(
         client,
         fleet,

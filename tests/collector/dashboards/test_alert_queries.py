@@ -9,7 +9,7 @@ import pytest
 
 from collector.dashboards.alert_rules import provisioning
 from collector.dashboards.grafana_macros import TimeRange, apply_macros
-from collector.influx import InfluxClient, InfluxWriteError
+from collector.timeseries.influx import InfluxClient, InfluxWriteError
 
 from .conftest import NOW
 

@@ -13,7 +13,7 @@ from collector.cli import main
 from collector.dashboards import generate
 from collector.dashboards.screenshots import render_all
 from collector.dashboards.targets import INFLUX_UID
-from collector.influx import InfluxClient
+from collector.timeseries.influx import InfluxClient
 
 from .conftest import NOW, ROOT
 

@@ -18,8 +18,8 @@ from collector.dashboards.daily_yield import (
     guarantee_kwh_for_day,
     specific_yield_kwh_per_kwp,
 )
-from collector.influx import InfluxClient
 from collector.registry.fleet_file import Fleet, load_fleet_file
+from collector.timeseries.influx import InfluxClient
 
 from .conftest import NOW
 

@@ -24,7 +24,7 @@ from collector.dashboards.panel_queries import (
     variable_definitions,
     variable_queries,
 )
-from collector.influx import InfluxClient, Series
+from collector.timeseries.influx import InfluxClient, Series
 
 from .conftest import NOW
 

@@ -16,8 +16,8 @@ import pytest
 from collector.dashboards.generate import load_committed
 from collector.dashboards.panel_queries import panel_queries, variable_queries
 from collector.dashboards.simulated_data import DEMO_NOW, SimulatedFleet, fill_simulated
-from collector.devservices import Influxd
-from collector.influx import InfluxClient
+from collector.devtools.services import Influxd
+from collector.timeseries.influx import InfluxClient
 
 DASHBOARDS = {
     name: d

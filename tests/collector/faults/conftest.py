@@ -18,7 +18,7 @@ import pytest
 
 from collector.faults.model import STATE_CODE, FleetDaily, FleetSeries
 from collector.faults.solar import ZWOLLE_LAT_DEG, ZWOLLE_LON_DEG
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 STEP_S = 300
 

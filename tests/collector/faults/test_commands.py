@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.influx import InfluxClient
 from collector.settings import get_settings
+from collector.timeseries.influx import InfluxClient
 
 REPO = Path(__file__).resolve().parents[3]
 

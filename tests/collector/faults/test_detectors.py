@@ -16,7 +16,7 @@ from collector.faults.offline import OfflineParams, detect_offline
 from collector.faults.peers import detect_underperformance
 from collector.faults.production import detect_no_production
 from collector.faults.strings import detect_string_imbalance
-from gateway_firmware.wire import InverterState
+from zonnewijk_wire import InverterState
 
 # the crafted fleet (conftest.py): 12 south-ish roofs, then an east/west and a shaded one
 EAST_WEST = 12

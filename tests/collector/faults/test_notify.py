@@ -17,7 +17,7 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
-from collector.devservices import Mosquitto, free_port
+from collector.devtools.services import Mosquitto, free_port
 from collector.faults.alerts import AlertChange, AlertService
 from collector.faults.model import FaultKind, Finding, Severity
 from collector.faults.notify import (
@@ -30,10 +30,10 @@ from collector.faults.notify import (
     WebhookChannel,
 )
 from collector.faults.pipeline import RECENT_KINDS
-from collector.influx import InfluxClient
 from collector.store.alert_models import AlertNotificationRow
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
+from collector.timeseries.influx import InfluxClient
 
 T0 = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from collector.devservices import free_port
+from collector.devtools.services import free_port
 from collector.faults.alerts import AlertService, AlertStatus
 from collector.faults.influx_source import (
     DeviceSpec,
@@ -25,13 +25,13 @@ from collector.faults.influx_source import (
 from collector.faults.model import STATE_ORDER, FaultKind, event_names
 from collector.faults.notify import ChannelPolicy, Notifier, WebhookChannel
 from collector.faults.scheduling import FaultRunner, JobLock, build_scheduler
-from collector.influx import InfluxClient, Point
-from collector.points import reading_points
 from collector.registry.fleet_file import load_fleet_file
 from collector.store.alert_models import JobRunRow
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
-from gateway_firmware.wire import DcInput, InverterState, Reading
+from collector.timeseries.influx import InfluxClient, Point
+from collector.timeseries.measurements import reading_points
+from zonnewijk_wire import DcInput, InverterState, Reading
 
 REPO = Path(__file__).resolve().parents[3]
 

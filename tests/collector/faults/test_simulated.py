@@ -15,8 +15,6 @@ from collector.faults.evaluation import series_from_chunks
 from collector.faults.influx_source import devices_from_registry, load_series
 from collector.faults.model import FaultKind
 from collector.faults.scheduling import FaultRunner, JobLock
-from collector.influx import InfluxClient, Point
-from collector.points import reading_points
 from collector.simulator.engine import Simulation, window
 from collector.simulator.faults import Fault, FaultSchedule
 from collector.simulator.fleet import generate_fleet
@@ -24,6 +22,8 @@ from collector.simulator.fleet_export import to_registry_fleet
 from collector.simulator.readings import chunk_reading
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
+from collector.timeseries.influx import InfluxClient, Point
+from collector.timeseries.measurements import reading_points
 
 START = date(2026, 6, 1)
 

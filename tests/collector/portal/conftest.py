@@ -14,8 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from collector.devservices import Influxd
-from collector.influx import InfluxClient
+from collector.devtools.services import Influxd
 from collector.portal.accounts import AccountService
 from collector.portal.app import create_app
 from collector.portal.config import PortalConfig
@@ -26,6 +25,7 @@ from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
 from collector.store.db import make_engine, migrate, session_factory
 from collector.store.models import DeviceRow, SiteRow
+from collector.timeseries.influx import InfluxClient
 
 PASSWORD_A = "zonnig-dak-4-ever"
 PASSWORD_B = "andere-buur-22x"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from collector.influx import InfluxClient
 from collector.portal.demo import demo_portal
 from collector.simulator.fleet import generate_fleet
+from collector.timeseries.influx import InfluxClient
 
 from .conftest import csrf_from
 

@@ -80,10 +80,10 @@ def test_influxdb_down_is_a_readable_503(portal_env: PortalEnv) -> None:
     """A fault that cannot be produced with the shared server: point the app at a closed port."""
     from dataclasses import replace
 
-    from collector.devservices import free_port
-    from collector.influx import InfluxClient
+    from collector.devtools.services import free_port
     from collector.portal.app import create_app
     from collector.portal.serving import serve_in_thread
+    from collector.timeseries.influx import InfluxClient
 
     dead = InfluxClient(f"http://127.0.0.1:{free_port()}", "x", retries=0, timeout_s=2)
     app = create_app(replace(portal_env.config), influx=dead)

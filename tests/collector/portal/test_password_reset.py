@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from aiosmtpd.controller import Controller
 
-from collector.devservices import free_port
+from collector.devtools.services import free_port
 from collector.portal.app import create_app
 
 from .conftest import PortalEnv, csrf_from, serve

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from collector.devservices import Influxd
+from collector.devtools.services import Influxd
 from collector.faults.alerts import AlertService, AlertStatus
 from collector.portal.accounts import MAX_FAILURES_PER_EMAIL, AccountService
 from collector.portal.app import create_app

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from settle_cases import SWAP, fleet, fleet_yaml, sunny_pairs
 
 from collector.cli import main
-from collector.devservices import Influxd
-from collector.influx import InfluxClient, Point
+from collector.devtools.services import Influxd
 from collector.registry.fleet_file import Fleet
 from collector.settlement import influx_source
 from collector.settlement.engine import SettlementInputs, settle
@@ -25,6 +24,7 @@ from collector.settlement.periods import parse_month
 from collector.settlement.readings_file import read_dataset, write_dataset
 from collector.settlement.yields import CounterReadings
 from collector.store.testing import temporary_database
+from collector.timeseries.influx import InfluxClient, Point
 
 T0 = datetime(2026, 2, 20, 0, 2, tzinfo=UTC)  # boundaries fall between readings
 T1 = datetime(2026, 4, 8, tzinfo=UTC)
@@ -300,7 +300,7 @@ def test_settle_reads_the_fleet_from_the_registry_store(
 def test_coarse_values_from_the_5_minute_rollups_give_the_same_settlement(
     influx: InfluxClient, references: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from collector.schema import backfill_rollups, init_database
+    from collector.timeseries.schema import backfill_rollups, init_database
 
     monkeypatch.setattr(influx_source, "REFERENCE_DEVICES", references)
     init_database(influx)

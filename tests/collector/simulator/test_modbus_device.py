@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.devservices import free_port, wait_for_port
+from collector.devtools.services import free_port, wait_for_port
 from collector.simulator.inverter_commands import day_curve_power_w
 from collector.simulator.modbus_device import (
     LAYOUT_NAMES,
@@ -20,7 +20,7 @@ from collector.simulator.modbus_device import (
 )
 from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus, RegisterKind
-from gateway_firmware.wire import DcInput, InverterState, Reading, ReadingFlag
+from zonnewijk_wire import DcInput, InverterState, Reading, ReadingFlag
 
 FAST = BusSettings(timeout_s=1.0, gap_s=0.0, retries=0)
 

@@ -19,7 +19,7 @@ from collector.simulator.fleet_export import to_registry_fleet
 from collector.simulator.jsonl import _put_float
 from collector.simulator.output import stream_lines
 from collector.simulator.readings import chunk_reading
-from gateway_firmware.wire import MAX_READINGS_PER_BATCH, ReadingFlag, decode_batch
+from zonnewijk_wire import MAX_READINGS_PER_BATCH, ReadingFlag, decode_batch
 
 START = datetime(2026, 3, 20, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[3]

@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from collector.devservices import Mosquitto
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection
+from collector.devtools.services import Mosquitto
+from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.engine import Chunk, Simulation
 from collector.simulator.fleet import Fleet, Site, generate_fleet
 from collector.simulator.live import LiveDevice, LiveFleet
 from collector.simulator.publish import PublishError, publish_history
 from collector.simulator.readings import chunk_reading
+from collector.timeseries.influx import InfluxClient
 from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import ModbusBus
-from gateway_firmware.wire import InverterState, Reading
+from zonnewijk_wire import InverterState, Reading
 
 START = datetime(2026, 6, 10, tzinfo=UTC)
 
@@ -61,7 +61,7 @@ def test_publish_history_fills_influxdb_through_the_collector(
 
 
 def test_publish_to_a_missing_broker_says_so() -> None:
-    from collector.devservices import free_port
+    from collector.devtools.services import free_port
 
     port = free_port()
     with pytest.raises(PublishError, match=f"127.0.0.1:{port}"):
@@ -145,7 +145,7 @@ def test_cli_publish_sends_one_message_per_gateway_hour(
     from paho.mqtt.enums import CallbackAPIVersion
 
     from collector.cli import main
-    from gateway_firmware.wire import DEVICE_INFO_FILTER, READINGS_FILTER, decode_batch
+    from zonnewijk_wire import DEVICE_INFO_FILTER, READINGS_FILTER, decode_batch
 
     received: list[tuple[str, bytes, bool]] = []
     subscribed = threading.Event()

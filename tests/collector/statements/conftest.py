@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from collector.devservices import free_port
+from collector.devtools.services import free_port
 from collector.store.testing import temporary_database
 
 _HERE = Path(__file__).resolve().parent

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from statement_cases import load_registry
 
 from collector.cli import main
-from collector.devservices import Influxd
-from collector.influx import InfluxClient, Point
+from collector.devtools.services import Influxd
 from collector.statements.monthly import JOB
 from collector.store.alert_models import JobRunRow
 from collector.store.db import make_engine, migrate
 from collector.store.ledger_models import SettlementStatementRow
+from collector.timeseries.influx import InfluxClient, Point
 
 
 @pytest.fixture

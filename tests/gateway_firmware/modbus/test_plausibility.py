@@ -14,7 +14,7 @@ from gateway_firmware.modbus.plausibility import (
     max_energy_step_wh,
     power_is_plausible,
 )
-from gateway_firmware.wire import ReadingFlag
+from zonnewijk_wire import ReadingFlag
 
 T0 = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.simulator.modbus_device import SimulatedInverters, SunSpecLayout, layout_for
 from gateway_firmware.modbus.reader import DeviceReader
-from gateway_firmware.wire import ReadingFlag
+from zonnewijk_wire import ReadingFlag
 
 Serve = Callable[..., SimulatedInverters]
 ReaderFor = Callable[..., DeviceReader]

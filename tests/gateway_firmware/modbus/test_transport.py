@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from collector.devservices import free_port
+from collector.devtools.services import free_port
 from collector.simulator.modbus_device import SimulatedInverters, SunSpecLayout, layout_for
 from gateway_firmware.modbus.errors import ConnectionFailed, DeviceBusy
 from gateway_firmware.modbus.reader import DeviceReader

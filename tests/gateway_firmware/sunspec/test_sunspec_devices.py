@@ -18,7 +18,7 @@ from gateway_firmware.modbus.errors import ConnectionFailed, NotIdentified
 from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import ModbusBus
 from gateway_firmware.sunspec.client import SunSpecDevice
-from gateway_firmware.wire import InverterState, ReadingFlag
+from zonnewijk_wire import InverterState, ReadingFlag
 
 Serve = Callable[..., SimulatedInverters]
 ReaderFor = Callable[..., DeviceReader]
@@ -253,7 +253,7 @@ def test_not_a_sunspec_device(serve: Serve, reader_for: ReaderFor) -> None:
 
 
 def test_unreachable_inverter_names_host_port_unit(fast_settings: object) -> None:
-    from collector.devservices import free_port
+    from collector.devtools.services import free_port
 
     port = free_port()
     with ModbusBus.tcp("127.0.0.1", port) as bus:

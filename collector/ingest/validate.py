@@ -1,6 +1,6 @@
 """Checks a decoded reading must pass before it is stored, each with a reason a person can act on.
 
-The wire decoder (:func:`gateway_firmware.wire.decode_batch`) already refuses what is not the
+The wire decoder (:func:`zonnewijk_wire.decode_batch`) already refuses what is not the
 wire format (JSON, types, required fields, UTC timestamps). This module adds what the format
 cannot know: physical ranges, the device's rating, the clock, the registry of gateways and
 devices, and lifetime counters that must not go backwards unless the gateway flagged it.
@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from collector.fast_decode import ReadingView
-from gateway_firmware.wire import ReadingFlag
+from zonnewijk_wire import ReadingFlag, ReadingView
 
 #: A decoded reading: the wire model or the collector's fast struct.
 R = TypeVar("R", bound=ReadingView)

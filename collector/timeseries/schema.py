@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from collector.influx import InfluxClient, InfluxQueryError, quote_ident, quote_string
+from collector.timeseries.influx import InfluxClient, InfluxQueryError, quote_ident, quote_string
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The collector: MQTT readings in, InfluxDB points out, acknowledged only once stored.
 
 Flow: paho's network thread puts each delivered message on a queue; a processing thread takes
-messages off it in batches, decodes them (:mod:`collector.fast_decode`, falling back to
-:func:`gateway_firmware.wire.decode_batch` for the reasons), validates them
-(:mod:`collector.validation`) and turns them into line protocol; a writer thread writes each
+messages off it in batches, decodes them (:mod:`collector.ingest.decode`, falling back to
+:func:`zonnewijk_wire.decode_batch` for the reasons), validates them
+(:mod:`collector.ingest.validate`) and turns them into line protocol; a writer thread writes each
 prepared batch to InfluxDB and only then acknowledges its messages (``manual_ack=True``), in the
 order they arrived. The two stages overlap: the next batch is prepared while InfluxDB stores the
 last one (one prepared batch waits at most). While InfluxDB is down, the writer keeps retrying
@@ -47,19 +47,26 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from collector.fast_decode import ReadingView, decode_readings
-from collector.influx import FieldValue, InfluxClient, InfluxError, InfluxWriteError, Point
-from collector.metrics import CollectorMetrics, CollectorStats
-from collector.points import INVERTER_MEASUREMENT, reading_points
-from collector.reading_lines import reading_lines
-from collector.schema import RollupBackfiller
-from collector.validation import ReadingValidator
-from gateway_firmware.wire import (
+from collector.ingest.decode import decode_readings
+from collector.ingest.lines import reading_lines
+from collector.ingest.metrics import CollectorMetrics, CollectorStats
+from collector.ingest.validate import ReadingValidator
+from collector.timeseries.influx import (
+    FieldValue,
+    InfluxClient,
+    InfluxError,
+    InfluxWriteError,
+    Point,
+)
+from collector.timeseries.measurements import INVERTER_MEASUREMENT, reading_points
+from collector.timeseries.schema import RollupBackfiller
+from zonnewijk_wire import (
     DEADLETTER_TOPIC,
     READINGS_FILTER,
     STATUS_FILTER,
     GatewayStatus,
     Reading,
+    ReadingView,
     WireError,
     decode_batch,
     gateway_id_from_topic,

@@ -1,9 +1,9 @@
 """Line protocol of a reading, written directly: the collector's hot path.
 
-Produces exactly what ``[p.to_line("ms") for p in collector.points.reading_points(...)]`` gives
+Produces exactly what ``[p.to_line("ms") for p in collector.timeseries.measurements.reading_points(...)]`` gives
 (tags and fields sorted, the same escaping and number formats) in a fraction of the time:
-no intermediate :class:`collector.influx.Point` objects, the escaped tags of a device built once
-and remembered, fields emitted in their sorted order without sorting. ``collector.points``
+no intermediate :class:`collector.timeseries.influx.Point` objects, the escaped tags of a device built once
+and remembered, fields emitted in their sorted order without sorting. ``collector.timeseries.measurements``
 stays the one definition of the schema; ``tests/collector/test_ingest_lines.py`` checks the
 two agree on generated readings, so a change there that is not made here fails the tests.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from collector.fast_decode import ReadingView
-from collector.influx import escape_key, format_field_value
-from collector.points import DC_MEASUREMENT, INVERTER_MEASUREMENT
+from collector.timeseries.influx import escape_key, format_field_value
+from collector.timeseries.measurements import DC_MEASUREMENT, INVERTER_MEASUREMENT
+from zonnewijk_wire import ReadingView
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -33,7 +33,7 @@ def reading_lines(gateway_id: str, reading: ReadingView) -> list[str]:
     Raises ValueError when a value cannot be written (e.g. a raw key with a newline).
     """
     r = reading
-    ts_ms = (r.ts - _EPOCH) // _MS  # floor, as collector.influx.timestamp_in
+    ts_ms = (r.ts - _EPOCH) // _MS  # floor, as collector.timeseries.influx.timestamp_in
     tags = _series_tags(gateway_id, r.device_id)
     # Field keys in sorted order: ac_energy_wh, ac_power_w, ac_voltage_v, cabinet_temp_c,
     # events, flags, grid_frequency_hz, raw_*, state, vendor_events, vendor_state.

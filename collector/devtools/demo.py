@@ -35,15 +35,15 @@ from types import FrameType
 
 import yaml
 
-from collector.devservices import Influxd, Mosquitto
-from collector.influx import InfluxClient
-from collector.ingest import Collector, MqttConnection
+from collector.devtools.services import Influxd, Mosquitto
+from collector.ingest.pipeline import Collector, MqttConnection
 from collector.portal.demo import demo_portal
 from collector.simulator.engine import Simulation
 from collector.simulator.fleet import Fleet, generate_fleet
 from collector.simulator.live import LiveDevice, LiveFleet
 from collector.simulator.output import Progress, stream_lines
 from collector.simulator.publish import device_infos, publish_lines
+from collector.timeseries.influx import InfluxClient
 
 log = logging.getLogger(__name__)
 

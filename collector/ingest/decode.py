@@ -1,13 +1,13 @@
 """The collector's fast decoder for readings messages: msgspec structs mirroring wire format v1.
 
-:mod:`gateway_firmware.wire` (pydantic) is the one definition of the wire format and gives
+:mod:`zonnewijk_wire` (pydantic) is the one definition of the wire format and gives
 the reasons when a message is refused. Decoding a batch with it costs about 4 us per reading,
 a quarter of the collector's budget at fleet scale; msgspec decodes the same JSON into the
 structs below in about 1 us. The division of work:
 
 - :func:`decode_readings` returns a :class:`FastBatch` only when the whole message is valid
   and the topic's gateway id matches; it returns None for *anything* else, and the caller
-  then uses :func:`gateway_firmware.wire.decode_batch`, which decides and explains.
+  then uses :func:`zonnewijk_wire.decode_batch`, which decides and explains.
 - Whatever it accepts, the wire models accept too, with equal values: the structs are
   at least as strict (no numeric strings, no floats for integers, RFC 3339 timestamps in UTC
   with at most 6 fractional digits: msgspec would round a 7th where pydantic truncates).
@@ -15,20 +15,19 @@ structs below in about 1 us. The division of work:
   that the fields and defaults here match the wire models', so a change to the format that is
   not made here fails the tests.
 
-:class:`ReadingView` is what the collector reads of a reading; both the wire model
-:class:`gateway_firmware.wire.Reading` and :class:`FastReading` satisfy it.
+:class:`zonnewijk_wire.ReadingView` is what the collector reads of a reading; both the wire model
+:class:`zonnewijk_wire.Reading` and :class:`FastReading` satisfy it.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal
 
 import msgspec
 
-from gateway_firmware.wire import (
+from zonnewijk_wire import (
     MAX_PAYLOAD_BYTES,
     MAX_READINGS_PER_BATCH,
     InverterState,
@@ -36,59 +35,11 @@ from gateway_firmware.wire import (
 )
 
 __all__ = [
-    "DcView",
     "FastBatch",
     "FastDcInput",
     "FastReading",
-    "ReadingView",
     "decode_readings",
 ]
-
-
-class DcView(Protocol):
-    """What the collector reads of one MPPT input."""
-
-    @property
-    def mppt(self) -> int: ...
-    @property
-    def dc_voltage_v(self) -> float | None: ...
-    @property
-    def dc_current_a(self) -> float | None: ...
-    @property
-    def dc_power_w(self) -> float | None: ...
-
-
-class ReadingView(Protocol):
-    """What the collector reads of a reading (wire model or fast struct); units as in wire v1."""
-
-    @property
-    def device_id(self) -> str: ...
-    @property
-    def ts(self) -> datetime: ...
-    @property
-    def ac_power_w(self) -> float | None: ...
-    @property
-    def ac_energy_wh(self) -> float | None: ...
-    @property
-    def ac_voltage_v(self) -> float | None: ...
-    @property
-    def grid_frequency_hz(self) -> float | None: ...
-    @property
-    def cabinet_temp_c(self) -> float | None: ...
-    @property
-    def dc(self) -> Sequence[DcView]: ...
-    @property
-    def state(self) -> InverterState: ...
-    @property
-    def vendor_state(self) -> int | None: ...
-    @property
-    def events(self) -> Sequence[str]: ...
-    @property
-    def vendor_events(self) -> int | None: ...
-    @property
-    def flags(self) -> Sequence[ReadingFlag]: ...
-    @property
-    def raw(self) -> Mapping[str, float]: ...
 
 
 #: The largest finite double: bounds that refuse infinity (JSON such as ``1e999``).
@@ -107,7 +58,7 @@ _SUB_MICROSECOND = b"0000000Z"
 
 
 class FastDcInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
-    """:class:`gateway_firmware.wire.DcInput`, decoded by msgspec."""
+    """:class:`zonnewijk_wire.DcInput`, decoded by msgspec."""
 
     mppt: Annotated[int, msgspec.Meta(ge=1, le=32)]
     dc_voltage_v: Finite | None = None
@@ -116,7 +67,7 @@ class FastDcInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=Fa
 
 
 class FastReading(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
-    """:class:`gateway_firmware.wire.Reading`, decoded by msgspec (not tracked by the GC:
+    """:class:`zonnewijk_wire.Reading`, decoded by msgspec (not tracked by the GC:
     a reading holds no references back to itself)."""
 
     device_id: Identifier
@@ -136,7 +87,7 @@ class FastReading(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=Fa
 
 
 class FastBatch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """:class:`gateway_firmware.wire.ReadingsBatch`, decoded by msgspec."""
+    """:class:`zonnewijk_wire.ReadingsBatch`, decoded by msgspec."""
 
     v: Literal[1]
     gateway_id: Identifier
@@ -152,7 +103,7 @@ _DECODER = msgspec.json.Decoder(FastBatch)
 
 def decode_readings(payload: bytes, topic_gateway_id: str | None = None) -> FastBatch | None:
     """The batch in ``payload`` when it is wholly valid wire v1 (and, when given, published
-    under ``topic_gateway_id``); None otherwise: then ask :func:`gateway_firmware.wire.
+    under ``topic_gateway_id``); None otherwise: then ask :func:`zonnewijk_wire.
     decode_batch`, which accepts or refuses it with a reason."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None

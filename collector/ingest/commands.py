@@ -20,24 +20,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector.broker_security import (
+from collector.broker.security import (
     BrokerSecurityError,
     add_collector,
     add_gateway,
     remove_user,
 )
-from collector.influx import InfluxClient, InfluxError
-from collector.ingest import Collector, MqttConnection
-from collector.metrics import MetricsServer, use_json_logs
-from collector.schema import backfill_rollups, init_database, retention_policies, rollups
-from collector.settings import Settings
-from collector.validation import (
+from collector.ingest.metrics import MetricsServer, use_json_logs
+from collector.ingest.pipeline import Collector, MqttConnection
+from collector.ingest.validate import (
     CachedDirectory,
     DeviceDirectory,
     OpenDirectory,
     ReadingValidator,
     ValidationLimits,
 )
+from collector.settings import Settings
+from collector.timeseries.influx import InfluxClient, InfluxError
+from collector.timeseries.schema import backfill_rollups, init_database, retention_policies, rollups
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _pick(value: Any, default: Any) -> Any:
 def _directory(url: str | None) -> DeviceDirectory:
     if not url:
         return OpenDirectory()
-    from collector.device_directory import StoreDirectory
+    from collector.ingest.device_directory import StoreDirectory
     from collector.store.db import make_engine
 
     return CachedDirectory(StoreDirectory(make_engine(url)), ttl_s=60.0)
@@ -166,7 +166,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         future_tolerance_s=args.future_tolerance_s, max_age_s=args.max_age_days * 86400
     )
     validator = ReadingValidator(directory=_directory(args.registry_url), limits=limits)
-    from collector.schema import RollupBackfiller
+    from collector.timeseries.schema import RollupBackfiller
 
     collector = Collector(
         mqtt_connection=conn,

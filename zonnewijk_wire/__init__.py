@@ -18,10 +18,11 @@ stored point instead of adding a second one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     AfterValidator,
@@ -119,6 +120,56 @@ class Reading(_Strict):
     raw: dict[str, FiniteFloat] = Field(
         default_factory=dict, description="raw register values kept for flagged fields"
     )
+
+
+class DcView(Protocol):
+    """The read-only shape of one MPPT input (:class:`DcInput` or a faster decoder's)."""
+
+    @property
+    def mppt(self) -> int: ...
+    @property
+    def dc_voltage_v(self) -> float | None: ...
+    @property
+    def dc_current_a(self) -> float | None: ...
+    @property
+    def dc_power_w(self) -> float | None: ...
+
+
+class ReadingView(Protocol):
+    """The read-only shape of a reading: :class:`Reading` and any faster decoder's struct.
+
+    The server reads readings through this protocol, so a decoder other than pydantic (the
+    collector's msgspec structs) can stand in for the model; units as in :class:`Reading`.
+    """
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def ac_power_w(self) -> float | None: ...
+    @property
+    def ac_energy_wh(self) -> float | None: ...
+    @property
+    def ac_voltage_v(self) -> float | None: ...
+    @property
+    def grid_frequency_hz(self) -> float | None: ...
+    @property
+    def cabinet_temp_c(self) -> float | None: ...
+    @property
+    def dc(self) -> Sequence[DcView]: ...
+    @property
+    def state(self) -> InverterState: ...
+    @property
+    def vendor_state(self) -> int | None: ...
+    @property
+    def events(self) -> Sequence[str]: ...
+    @property
+    def vendor_events(self) -> int | None: ...
+    @property
+    def flags(self) -> Sequence[ReadingFlag]: ...
+    @property
+    def raw(self) -> Mapping[str, float]: ...
 
 
 class ReadingsBatch(_Strict):

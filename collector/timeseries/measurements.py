@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from collector.fast_decode import ReadingView
-from collector.influx import FieldValue, Point
+from collector.timeseries.influx import FieldValue, Point
+from zonnewijk_wire import ReadingView
 
 INVERTER_MEASUREMENT = "inverter"
 DC_MEASUREMENT = "dc"

@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.devservices import require_binary
-from gateway_firmware.wire import ID_PATTERN, TOPIC_ROOT
+from collector.devtools.services import require_binary
+from zonnewijk_wire import ID_PATTERN, TOPIC_ROOT
 
 ACL_HEADER = (
     "# Zonnewijk broker ACL, managed by `zonnewijk gateways add` and `zonnewijk broker\n"

@@ -1,0 +1,1 @@
+"""The MQTT broker's security: per-gateway credentials and ACLs for Mosquitto."""

@@ -1,0 +1,1 @@
+"""Running the system on one machine: private Mosquitto and InfluxDB, and the demo."""

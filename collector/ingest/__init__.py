@@ -1,0 +1,1 @@
+"""The collector: readings from MQTT into InfluxDB, acknowledged only once stored."""
