@@ -11,7 +11,7 @@ rounds, in microseconds per reading:
   :func:`collector.ingest.validate.check_reading` for every reading, the reference;
 - line protocol: :func:`collector.ingest.lines.reading_lines` against
   ``Point.to_line`` of :func:`collector.timeseries.measurements.reading_points`, the reference;
-- the whole :func:`collector.ingest.pipeline.process_message`.
+- the whole :func:`collector.ingest.process.process_message`.
 
 Garbage collection is left on, as in the collector.
 """
@@ -28,7 +28,7 @@ from ingest import make_batches
 
 from collector.ingest.decode import decode_readings
 from collector.ingest.lines import reading_lines
-from collector.ingest.pipeline import process_message
+from collector.ingest.process import process_message
 from collector.ingest.validate import ReadingValidator, check_reading
 from collector.timeseries.measurements import reading_points
 from zonnewijk_wire import decode_batch, encode_batch, readings_topic

@@ -19,7 +19,9 @@ from collector import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "collector.devtools.demo",
     "collector.registry.commands",
-    "collector.ingest.commands",  # after registry.commands: adds to its "db" group
+    "collector.ingest.commands",
+    "collector.timeseries.commands",  # after registry.commands: adds to its "db" group
+    "collector.broker.commands",
     "collector.simulator.inverter_commands",
     "collector.simulator.commands",
     "collector.dashboards.commands",
@@ -37,11 +39,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: ``tests/collector/test_cli.py`` checks this against what the modules register.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("collector.devtools.demo",),
-    "db": ("collector.registry.commands", "collector.ingest.commands"),
+    "db": ("collector.registry.commands", "collector.timeseries.commands"),
     "registry": ("collector.registry.commands",),
-    "broker": ("collector.ingest.commands",),
+    "broker": ("collector.broker.commands",),
     "collect": ("collector.ingest.commands",),
-    "gateways": ("collector.ingest.commands",),
+    "gateways": ("collector.broker.commands",),
     "simulate-inverter": ("collector.simulator.inverter_commands",),
     "simulate": ("collector.simulator.commands",),
     "simulate-fleet": ("collector.simulator.commands",),
@@ -54,6 +56,24 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "portal": ("collector.portal.commands",),
     "tokens": ("collector.portal.commands",),
 }
+
+
+def command_group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The sub-command group ``name``, created unless another module made it already.
+
+    A group spread over modules (``db``: the relational store's and InfluxDB's) is extended
+    through this, whichever module registers first.
+    """
+    parser = sub.choices.get(name)
+    if parser is None:
+        parser = sub.add_parser(name, help=help_text)
+        return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from collector.ingest.pipeline import GATEWAY_SEEN_MEASUREMENT, process_message
+from collector.ingest.process import process_message
 from collector.registry.fleet_file import Device, Fleet
 from collector.timeseries.influx import InfluxClient, Point
-from collector.timeseries.measurements import reading_points
+from collector.timeseries.measurements import GATEWAY_SEEN_MEASUREMENT, reading_points
 from zonnewijk_wire import (
     DcInput,
     GatewayStatus,
@@ -149,7 +149,7 @@ def gateway_points(fleet: Fleet, options: SampleOptions) -> Iterator[Point]:
     """What the collector stores about each gateway: ``gateway_seen`` per hourly batch and the
     gateway's status messages every 15 minutes (spool depth rising while its link is down).
 
-    Status points come from the collector's own decoding (:func:`collector.ingest.pipeline.process_message`).
+    Status points come from the collector's own decoding (:func:`collector.ingest.process.process_message`).
     """
     day = options.end.astimezone(UTC).date()
     start = options.end - timedelta(days=options.days)

@@ -96,7 +96,8 @@ def _gateway_points(
     """What the collector stores about gateways, derived from when the simulator's gateways
     sent each reading: ``gateway_seen`` per batch, and a status with the spool depth (readings
     measured but not yet sent) every 15 minutes, through the collector's own decoding."""
-    from collector.ingest.pipeline import GATEWAY_SEEN_MEASUREMENT, process_message
+    from collector.ingest.process import process_message
+    from collector.timeseries.measurements import GATEWAY_SEEN_MEASUREMENT
     from zonnewijk_wire import GatewayStatus, encode, status_topic
 
     out: list[Point] = []

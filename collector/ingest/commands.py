@@ -1,10 +1,7 @@
-"""``zonnewijk collect``, ``zonnewijk db init|backfill``, ``zonnewijk gateways add|remove``,
-``zonnewijk broker add-collector``.
+"""``zonnewijk collect``: the collector as a process.
 
 Settings come from ``ZONNEWIJK_*`` environment variables (:class:`collector.settings.Settings`);
-command-line options override them. ``db`` is shared with the relational store's commands
-(``db migrate``): this module adds ``init`` and ``backfill`` to that group, so it must be listed
-after ``collector.registry.commands`` in :data:`collector.cli.COMMAND_MODULES`.
+command-line options override them.
 """
 
 from __future__ import annotations
@@ -12,39 +9,24 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from collector.broker.security import (
-    BrokerSecurityError,
-    add_collector,
-    add_gateway,
-    remove_user,
-)
+from collector.ingest.directory import CachedDirectory, DeviceDirectory, OpenDirectory
 from collector.ingest.metrics import MetricsServer, use_json_logs
 from collector.ingest.pipeline import Collector, MqttConnection
-from collector.ingest.validate import (
-    CachedDirectory,
-    DeviceDirectory,
-    OpenDirectory,
-    ReadingValidator,
-    ValidationLimits,
-)
+from collector.ingest.validate import ReadingValidator, ValidationLimits
 from collector.settings import Settings
-from collector.timeseries.influx import InfluxClient, InfluxError
-from collector.timeseries.schema import backfill_rollups, init_database, retention_policies, rollups
+from collector.timeseries.commands import influx_args, influx_from_args
 
 log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("collect", help="store gateways' readings from MQTT in InfluxDB")
-    _influx_args(p)
+    influx_args(p)
     p.add_argument("--mqtt-host", help="broker host (ZONNEWIJK_MQTT_HOST)")
     p.add_argument("--mqtt-port", type=int, help="broker port (ZONNEWIJK_MQTT_PORT)")
     p.add_argument("--mqtt-username", help="broker user (ZONNEWIJK_MQTT_USERNAME)")
@@ -67,70 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--heartbeat-s", type=float, default=60.0, help="log state this often")
     p.set_defaults(func=_cmd_collect)
 
-    db = _group(sub, "db", "relational store and InfluxDB schema")
-    p = db.add_parser("init", help="create InfluxDB database, retention policies, rollups")
-    _influx_args(p)
-    p.add_argument("--raw-duration", default="INF", help="keep raw readings (InfluxQL, INF)")
-    p.add_argument("--rollup-5m-duration", default="INF", help="keep 5-minute rollups")
-    p.add_argument("--rollup-1d-duration", default="INF", help="keep daily rollups")
-    p.set_defaults(func=_cmd_db_init)
-    p = db.add_parser("backfill", help="recompute rollups for a past period (late data)")
-    _influx_args(p)
-    p.add_argument("--days", type=float, default=7.0, help="how many days back from now")
-    p.set_defaults(func=_cmd_db_backfill)
-
-    gw = _group(sub, "gateways", "gateways' broker credentials")
-    p = gw.add_parser("add", help="create (or rotate) a gateway's credentials and ACL entry")
-    p.add_argument("gateway_id")
-    _broker_files(p)
-    p.set_defaults(func=_cmd_gateway_add)
-    p = gw.add_parser("remove", help="revoke a gateway's credentials and ACL entry")
-    p.add_argument("gateway_id")
-    _broker_files(p)
-    p.set_defaults(func=_cmd_remove)
-
-    br = _group(sub, "broker", "broker users")
-    p = br.add_parser("add-collector", help="credentials and ACL entry for a collector")
-    p.add_argument("username", help="starts with 'collector', e.g. collector-1")
-    _broker_files(p)
-    p.set_defaults(func=_cmd_collector_add)
-
-
-def _group(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The sub-command group ``name``, created unless another module made it already."""
-    parser = sub.choices.get(name)
-    if parser is None:
-        parser = sub.add_parser(name, help=help_text)
-        return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
-
-
-def _influx_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--influx-url", help="InfluxDB URL (ZONNEWIJK_INFLUX_URL)")
-    p.add_argument("--influx-db", help="database (ZONNEWIJK_INFLUX_DB)")
-
-
-def _broker_files(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--password-file",
-        type=Path,
-        default=Path(os.environ.get("ZONNEWIJK_MQTT_PASSWORD_FILE", "/etc/mosquitto/passwd")),
-    )
-    p.add_argument(
-        "--acl-file",
-        type=Path,
-        default=Path(os.environ.get("ZONNEWIJK_MQTT_ACL_FILE", "/etc/mosquitto/zonnewijk.acl")),
-    )
-
-
-def _influx(args: argparse.Namespace, settings: Settings) -> InfluxClient:
-    return settings.influx_client(url=args.influx_url, database=args.influx_db)
-
 
 def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value
@@ -139,7 +57,7 @@ def _pick(value: Any, default: Any) -> Any:
 def _directory(url: str | None) -> DeviceDirectory:
     if not url:
         return OpenDirectory()
-    from collector.ingest.device_directory import StoreDirectory
+    from collector.ingest.store_directory import StoreDirectory
     from collector.store.db import make_engine
 
     return CachedDirectory(StoreDirectory(make_engine(url)), ttl_s=60.0)
@@ -149,7 +67,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     if args.log_format == "json":
         use_json_logs(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     settings = Settings()
-    influx = _influx(args, settings)
+    influx = influx_from_args(args, settings)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
     share = _pick(args.share_group, settings.mqtt_share_group)
     conn = MqttConnection(
@@ -215,79 +133,4 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     collector.stop()
     if server is not None:
         server.stop()
-    return 0
-
-
-def _cmd_db_init(args: argparse.Namespace) -> int:
-    client = _influx(args, Settings())
-    try:
-        actions = init_database(
-            client,
-            policies=retention_policies(
-                raw_duration=args.raw_duration,
-                rollup_5m_duration=args.rollup_5m_duration,
-                rollup_1d_duration=args.rollup_1d_duration,
-            ),
-            queries=rollups(),
-        )
-    except (InfluxError, ValueError) as exc:
-        print(f"db init failed: {exc}", file=sys.stderr)
-        return 1
-    for action in actions:
-        print(action)
-    print(f"database {client.database} at {client.url}: up to date ({len(actions)} changes)")
-    return 0
-
-
-def _cmd_db_backfill(args: argparse.Namespace) -> int:
-    client = _influx(args, Settings())
-    end = datetime.now(UTC)
-    start = end - timedelta(days=args.days)
-    try:
-        n = backfill_rollups(client, start, end)
-    except InfluxError as exc:
-        print(f"backfill failed: {exc}", file=sys.stderr)
-        return 1
-    print(f"recomputed {n} rollups from {start.isoformat()} to {end.isoformat()}")
-    return 0
-
-
-def _cmd_gateway_add(args: argparse.Namespace) -> int:
-    try:
-        creds = add_gateway(
-            args.gateway_id, password_file=args.password_file, acl_file=args.acl_file
-        )
-    except (BrokerSecurityError, OSError) as exc:
-        print(f"gateways add: {exc}", file=sys.stderr)
-        return 1
-    _print_credentials(creds.username, creds.password, args)
-    return 0
-
-
-def _cmd_collector_add(args: argparse.Namespace) -> int:
-    try:
-        creds = add_collector(
-            args.username, password_file=args.password_file, acl_file=args.acl_file
-        )
-    except (BrokerSecurityError, OSError) as exc:
-        print(f"broker add-collector: {exc}", file=sys.stderr)
-        return 1
-    _print_credentials(creds.username, creds.password, args)
-    return 0
-
-
-def _print_credentials(username: str, password: str, args: argparse.Namespace) -> None:
-    print(f"username: {username}")
-    print(f"password: {password}")
-    print("(shown once; stored hashed in the password file)")
-    print(f"updated {args.password_file} and {args.acl_file}; reload Mosquitto to apply:")
-    print("  systemctl reload mosquitto")
-
-
-def _cmd_remove(args: argparse.Namespace) -> int:
-    removed = remove_user(args.gateway_id, password_file=args.password_file, acl_file=args.acl_file)
-    if not removed:
-        print(f"gateways remove: {args.gateway_id} not found", file=sys.stderr)
-        return 1
-    print(f"revoked {args.gateway_id}; reload Mosquitto to apply")
     return 0

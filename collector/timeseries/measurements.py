@@ -1,7 +1,9 @@
-"""How readings are stored in InfluxDB: one mapping from the wire format to points.
+"""How the collector's data is stored in InfluxDB: measurement names and the mapping of readings.
 
 Measurement ``inverter`` (tags ``gateway``, ``device``) carries the AC side, the state and the
-flags; measurement ``dc`` (tags ``gateway``, ``device``, ``mppt``) carries each MPPT input.
+flags; measurement ``dc`` (tags ``gateway``, ``device``, ``mppt``) carries each MPPT input;
+``gateway_seen`` and ``gateway_status`` (tag ``gateway``) what is known of each gateway
+(``docs/influxdb-schema.md``).
 The key of a point is measurement + tags + timestamp, so a replayed reading overwrites itself.
 Field types are fixed here once: InfluxDB keeps the type a field was first written with.
 """
@@ -15,6 +17,10 @@ from zonnewijk_wire import ReadingView
 
 INVERTER_MEASUREMENT = "inverter"
 DC_MEASUREMENT = "dc"
+#: One point per stored readings message: when each gateway was last heard from.
+GATEWAY_SEEN_MEASUREMENT = "gateway_seen"
+#: The gateways' own status messages (online/offline, spool depth).
+GATEWAY_STATUS_MEASUREMENT = "gateway_status"
 
 #: Float fields of the ``inverter`` measurement, by wire name.
 INVERTER_FLOAT_FIELDS: tuple[str, ...] = (

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from wire_strategies import wire_readings
 
 from collector.ingest.decode import FastBatch, FastDcInput, FastReading, decode_readings
-from collector.ingest.pipeline import process_message, reading_json
+from collector.ingest.process import process_message, reading_json
 from zonnewijk_wire import (
     DcInput,
     Reading,

@@ -16,13 +16,10 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.devtools.services import Mosquitto
-from collector.ingest.pipeline import Collector, MqttConnection, ProcessedMessage, process_message
-from collector.ingest.validate import (
-    DeviceRecord,
-    ReadingValidator,
-    StaticDirectory,
-    ValidationLimits,
-)
+from collector.ingest.directory import DeviceRecord, StaticDirectory
+from collector.ingest.pipeline import Collector, MqttConnection
+from collector.ingest.process import ProcessedMessage, process_message
+from collector.ingest.validate import ReadingValidator, ValidationLimits
 from collector.timeseries.influx import InfluxClient, Point
 from zonnewijk_wire import (
     InverterState,

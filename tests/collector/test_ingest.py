@@ -13,7 +13,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.devtools.services import Mosquitto
-from collector.ingest.pipeline import Collector, MqttConnection, process_message
+from collector.ingest.pipeline import Collector, MqttConnection
+from collector.ingest.process import process_message
 from collector.timeseries.influx import InfluxClient
 from zonnewijk_wire import (
     DEADLETTER_TOPIC,

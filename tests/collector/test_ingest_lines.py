@@ -11,7 +11,7 @@ from wire_strategies import ids, wire_readings
 
 import zonnewijk_wire as wire
 from collector.ingest.lines import reading_lines
-from collector.ingest.pipeline import process_message
+from collector.ingest.process import process_message
 from collector.timeseries.measurements import reading_points
 from zonnewijk_wire import (
     Reading,

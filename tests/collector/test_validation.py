@@ -11,14 +11,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collector.ingest.decode import FastDcInput, FastReading
-from collector.ingest.pipeline import process_message
+from collector.ingest.directory import CachedDirectory, DeviceRecord, StaticDirectory
+from collector.ingest.process import process_message
 from collector.ingest.validate import (
-    CachedDirectory,
     CounterMemory,
-    DeviceRecord,
     QuickBounds,
     ReadingValidator,
-    StaticDirectory,
     ValidationLimits,
     check_ac_power,
     check_counter,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from collector.ingest.device_directory import StoreDirectory
-from collector.ingest.validate import CachedDirectory, DeviceRecord
+from collector.ingest.directory import CachedDirectory, DeviceRecord
+from collector.ingest.store_directory import StoreDirectory
 from collector.store.db import make_engine, migrate
 from collector.store.models import DeviceRow, SiteRow
 

@@ -2,7 +2,7 @@
 
 A device belongs to a gateway when its own ``gateway_id`` says so, or, when that is empty, when
 its site's gateway does. Removed devices stay known: their late readings are still stored.
-Wrap it in :class:`collector.ingest.validate.CachedDirectory` so the database is asked once a minute
+Wrap it in :class:`collector.ingest.directory.CachedDirectory` so the database is asked once a minute
 per device, not once per reading.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
-from collector.ingest.validate import DeviceRecord
+from collector.ingest.directory import DeviceRecord
 from collector.store.models import DeviceRow, SiteRow
 
 
