@@ -17,7 +17,7 @@ from collector import __version__
 
 #: One module per area; each has ``register(subparsers: argparse._SubParsersAction) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "collector.devtools.demo",
+    "collector.demo.commands",
     "collector.registry.commands",
     "collector.ingest.commands",
     "collector.timeseries.commands",  # after registry.commands: adds to its "db" group
@@ -38,7 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: A group spread over modules lists them in :data:`COMMAND_MODULES` order.
 #: ``tests/collector/test_cli.py`` checks this against what the modules register.
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "demo": ("collector.devtools.demo",),
+    "demo": ("collector.demo.commands",),
     "db": ("collector.registry.commands", "collector.timeseries.commands"),
     "registry": ("collector.registry.commands",),
     "broker": ("collector.broker.commands",),
@@ -56,24 +56,6 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "portal": ("collector.portal.commands",),
     "tokens": ("collector.portal.commands",),
 }
-
-
-def command_group(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The sub-command group ``name``, created unless another module made it already.
-
-    A group spread over modules (``db``: the relational store's and InfluxDB's) is extended
-    through this, whichever module registers first.
-    """
-    parser = sub.choices.get(name)
-    if parser is None:
-        parser = sub.add_parser(name, help=help_text)
-        return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

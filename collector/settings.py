@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from collector.timeseries.influx import InfluxClient
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin", "dev"})
 
@@ -71,28 +68,6 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'zonnewijk.sqlite3').resolve()}"
-
-    def influx_client(
-        self, *, url: str | None = None, database: str | None = None, timeout_s: float = 10.0
-    ) -> InfluxClient:
-        """A client for the configured InfluxDB; ``url`` and ``database`` override (CLI flags).
-
-        Parameters
-        ----------
-        timeout_s
-            Per-request timeout [s].
-        """
-        from collector.timeseries.influx import GZIP_MIN_BYTES, InfluxClient
-
-        password = self.influx_password.get_secret_value() if self.influx_password else None
-        return InfluxClient(
-            url or self.influx_url,
-            database or self.influx_db,
-            username=self.influx_username,
-            password=password,
-            timeout_s=timeout_s,
-            gzip_min_bytes=GZIP_MIN_BYTES if self.influx_gzip else None,
-        )
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Self:

@@ -17,7 +17,7 @@ from collector.broker.security import (
     add_gateway,
     remove_user,
 )
-from collector.cli import command_group
+from collector.commandline import command_group
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -38,7 +38,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from collector.registry.fleet_file import Contract, Device, Fleet
-from collector.settlement.tariffs import TariffError
+from collector.registry.tariff_plans import TariffError
 from collector.timeseries.influx import FieldValue, InfluxClient, Point
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""Running the system on one machine: private Mosquitto and InfluxDB, and the demo."""
+"""Private Mosquitto and InfluxDB processes on free ports, for tests, benches and the demo."""

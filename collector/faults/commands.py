@@ -41,6 +41,7 @@ from collector.registry.fleet_file import load_fleet_file
 from collector.registry.store_sync import read_fleet
 from collector.settings import Settings, get_settings
 from collector.store.db import make_engine, migrate, session_factory
+from collector.timeseries.commands import influx_client
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _device_loader(
 def _runner(args: argparse.Namespace) -> FaultRunner:
     settings = get_settings()
     sessions = _store(settings)
-    influx = settings.influx_client()
+    influx = influx_client(settings)
     # every change also goes to InfluxDB, for the Grafana annotations and alert table
     channels: list[tuple[Channel, ChannelPolicy]] = [
         (

@@ -11,7 +11,7 @@ structs below in about 1 us. The division of work:
 - Whatever it accepts, the wire models accept too, with equal values: the structs are
   at least as strict (no numeric strings, no floats for integers, RFC 3339 timestamps in UTC
   with at most 6 fractional digits: msgspec would round a 7th where pydantic truncates).
-  ``tests/collector/test_fast_decode.py`` checks this on generated and mutated messages, and
+  ``tests/collector/ingest/test_decode.py`` checks this on generated and mutated messages, and
   that the fields and defaults here match the wire models', so a change to the format that is
   not made here fails the tests.
 

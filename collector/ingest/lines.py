@@ -4,7 +4,7 @@ Produces exactly what ``[p.to_line("ms") for p in collector.timeseries.measureme
 (tags and fields sorted, the same escaping and number formats) in a fraction of the time:
 no intermediate :class:`collector.timeseries.influx.Point` objects, the escaped tags of a device built once
 and remembered, fields emitted in their sorted order without sorting. ``collector.timeseries.measurements``
-stays the one definition of the schema; ``tests/collector/test_ingest_lines.py`` checks the
+stays the one definition of the schema; ``tests/collector/ingest/test_lines.py`` checks the
 two agree on generated readings, so a change there that is not made here fails the tests.
 """
 

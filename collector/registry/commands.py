@@ -21,6 +21,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.commandline import command_group
+
 
 def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
@@ -34,8 +36,7 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``db`` and ``registry`` command groups."""
-    db = subparsers.add_parser("db", help="relational store: schema migrations")
-    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub = command_group(subparsers, "db", "relational store and InfluxDB schema")
 
     p = db_sub.add_parser("migrate", help="create or upgrade the schema to the newest revision")
     _db_args(p)

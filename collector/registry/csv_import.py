@@ -46,7 +46,7 @@ from collector.registry.store_sync import (
     record_load,
     upsert_rows,
 )
-from collector.settlement.tariffs import TariffError
+from collector.registry.tariff_plans import TariffError
 
 MEMBER_COLUMNS = (
     "member_id",

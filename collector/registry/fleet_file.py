@@ -46,7 +46,7 @@ from pydantic import (
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from collector.settlement.tariffs import TariffError, TariffPlan, TariffVersion
+from collector.registry.tariff_plans import TariffError, TariffPlan, TariffVersion
 from zonnewijk_wire import ID_PATTERN
 
 FLEET_FILE_VERSION: Literal[1] = 1

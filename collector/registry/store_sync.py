@@ -37,7 +37,7 @@ from collector.registry.fleet_file import (
     Site,
     TariffPlan,
 )
-from collector.settlement.tariffs import Guarantee, TariffVersion
+from collector.registry.tariff_plans import Guarantee, TariffVersion
 from collector.store.models import (
     Base,
     ContractRow,

@@ -26,7 +26,9 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from collector.commandline import command_group
 from collector.registry.fleet_file import Fleet, FleetFileError, load_fleet_file
+from collector.registry.tariff_plans import TariffError
 from collector.settlement.engine import (
     SettlementError,
     SettlementInputs,
@@ -38,7 +40,6 @@ from collector.settlement.influx_source import load_readings, source_label
 from collector.settlement.ledger import LedgerError, billed_parts, record_run, run_of
 from collector.settlement.periods import Period, PeriodError, parse_month
 from collector.settlement.readings_file import ReadingsFileError, read_dataset, write_dataset
-from collector.settlement.tariffs import TariffError
 from collector.timeseries.influx import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common_args(p)
     p.set_defaults(func=_cmd_settle)
 
-    export = subparsers.add_parser("export", help="export data sets")
-    export_sub = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
+    export_sub = command_group(subparsers, "export", "export data sets", metavar="WHAT")
     e = export_sub.add_parser(
         "readings", help="the data set (readings and history) a month's settlement uses"
     )
@@ -161,9 +161,10 @@ def ledger_engine(args: argparse.Namespace) -> Engine:
 def influx_from_args(args: argparse.Namespace) -> InfluxClient:
     """InfluxDB from ``--influx-url``/``--influx-db`` or the settings (long timeout)."""
     from collector.settings import get_settings
+    from collector.timeseries.commands import influx_client
 
-    return get_settings().influx_client(
-        url=args.influx_url, database=args.influx_db, timeout_s=INFLUX_TIMEOUT_S
+    return influx_client(
+        get_settings(), url=args.influx_url, database=args.influx_db, timeout_s=INFLUX_TIMEOUT_S
     )
 
 

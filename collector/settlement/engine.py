@@ -37,6 +37,7 @@ import numpy as np
 from collector import __version__
 from collector.registry.fleet_file import Contract, Device, Fleet
 from collector.registry.store_sync import canonical
+from collector.registry.tariff_plans import ZERO
 from collector.settlement.periods import (
     Period,
     add_years,
@@ -47,7 +48,6 @@ from collector.settlement.periods import (
     split_at_days,
 )
 from collector.settlement.tariffs import (
-    ZERO,
     GuaranteeOutcome,
     PriceSpan,
     StatementLine,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from collector.commandline import command_group
 from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
 from collector.settlement.commands import (
@@ -51,15 +52,6 @@ ERRORS = (
 )
 
 
-def _subparsers_of(
-    parser: argparse.ArgumentParser,
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("the export command has no sub-commands")
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``statements`` and the ``export bookkeeping`` / ``export sepa`` sub-commands."""
     st = subparsers.add_parser("statements", help="member statements (HTML and PDF)")
@@ -89,11 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(s)
     s.set_defaults(func=_guarded(_cmd_serve))
 
-    export = subparsers.choices.get("export")
-    if export is None:  # settlement's commands not loaded: make the group here
-        export = subparsers.add_parser("export", help="export data sets")
-        export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
-    export_sub = _subparsers_of(export)
+    export_sub = command_group(subparsers, "export", "export data sets", metavar="WHAT")
     b = export_sub.add_parser("bookkeeping", help="CSV of a run's lines for the bookkeeping")
     b.add_argument("--run", required=True, metavar="ID")
     b.add_argument("--out", type=Path, help="folder (default <data dir>/statements/<period>)")

@@ -11,9 +11,9 @@ import argparse
 import sys
 from datetime import UTC, datetime, timedelta
 
-from collector.cli import command_group
+from collector.commandline import command_group
 from collector.settings import Settings
-from collector.timeseries.influx import InfluxClient, InfluxError
+from collector.timeseries.influx import GZIP_MIN_BYTES, InfluxClient, InfluxError
 from collector.timeseries.schema import backfill_rollups, init_database, retention_policies, rollups
 
 
@@ -37,9 +37,34 @@ def influx_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--influx-db", help="database (ZONNEWIJK_INFLUX_DB)")
 
 
+def influx_client(
+    settings: Settings,
+    *,
+    url: str | None = None,
+    database: str | None = None,
+    timeout_s: float = 10.0,
+) -> InfluxClient:
+    """A client for the configured InfluxDB; ``url`` and ``database`` override (CLI flags).
+
+    Parameters
+    ----------
+    timeout_s
+        Per-request timeout [s].
+    """
+    password = settings.influx_password.get_secret_value() if settings.influx_password else None
+    return InfluxClient(
+        url or settings.influx_url,
+        database or settings.influx_db,
+        username=settings.influx_username,
+        password=password,
+        timeout_s=timeout_s,
+        gzip_min_bytes=GZIP_MIN_BYTES if settings.influx_gzip else None,
+    )
+
+
 def influx_from_args(args: argparse.Namespace, settings: Settings) -> InfluxClient:
     """The InfluxDB client the options (or the settings) name."""
-    return settings.influx_client(url=args.influx_url, database=args.influx_db)
+    return influx_client(settings, url=args.influx_url, database=args.influx_db)
 
 
 def _cmd_db_init(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from collector.devtools.services import Influxd
 from collector.settings import Settings
+from collector.timeseries.commands import influx_client
 
 STRONG = "k" * 40
 
@@ -45,10 +46,10 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_influx_client_uses_settings_and_flag_overrides(influxd: Influxd) -> None:
     settings = Settings(influx_url=influxd.url, influx_db="configured", influx_username="reader")  # type: ignore[arg-type]
-    client = settings.influx_client()
+    client = influx_client(settings)
     assert (client.url, client.database, client.username) == (influxd.url, "configured", "reader")
     assert client.ping()
-    override = settings.influx_client(url="http://127.0.0.1:1", database="flag", timeout_s=2.0)
+    override = influx_client(settings, url="http://127.0.0.1:1", database="flag", timeout_s=2.0)
     assert (override.url, override.database, override.timeout_s) == (
         "http://127.0.0.1:1",
         "flag",

@@ -29,7 +29,7 @@ from collector.registry.fleet_file import (
     parse_fleet,
 )
 from collector.registry.store_sync import ENTITIES, canonical, read_fleet, sync_fleet
-from collector.settlement.tariffs import TariffPlan, TariffVersion
+from collector.registry.tariff_plans import TariffPlan, TariffVersion
 from collector.store.db import session_factory
 from collector.store.models import RegistryChangeRow
 from collector.store.testing import temporary_database

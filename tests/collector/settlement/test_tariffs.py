@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from collector.settlement.tariffs import (
+from collector.registry.tariff_plans import (
     Guarantee,
-    PriceSpan,
     TariffError,
+    load_tariff_plans,
+    parse_tariff_plans,
+)
+from collector.settlement.tariffs import (
+    PriceSpan,
     energy_line,
     guarantee_line,
     guarantee_outcome,
-    load_tariff_plans,
     monthly_fee_line,
-    parse_tariff_plans,
     price_spans,
     prices_on,
     round_cents,

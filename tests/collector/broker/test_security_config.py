@@ -18,7 +18,7 @@ from paho.mqtt.properties import Properties
 from collector.broker.security import add_collector, add_gateway
 from collector.devtools.services import Mosquitto
 
-PRODUCTION_CONF = Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "zonnewijk.conf"
+PRODUCTION_CONF = Path(__file__).resolve().parents[3] / "config" / "mosquitto" / "zonnewijk.conf"
 #: Lines that name machine-specific paths, ports and certificates; the test supplies its own.
 _LOCAL = (
     "listener",

@@ -1,0 +1,1 @@
+"""``zonnewijk demo``: the whole data path on one machine (simulated inverters to InfluxDB)."""
