@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.ingest.metrics import CollectorStats
-from zonnewijk_wire import READINGS_FILTER, STATUS_FILTER
+from zonnewijk_wire import METER_FILTER, READINGS_FILTER, STATUS_FILTER
 
 __all__ = ["DEFAULT_RECEIVE_MAXIMUM", "SESSION_EXPIRY_S", "Delivery", "Intake", "MqttConnection"]
 
@@ -148,7 +148,7 @@ class Intake:
             flags.session_present,
             extra={"event": "connected", "session_present": flags.session_present},
         )
-        topics = [(self.readings_subscription, 1)]
+        topics = [(self.readings_subscription, 1), (self._subscription(METER_FILTER), 1)]
         if self.conn.subscribe_status:
             topics.append((self._subscription(STATUS_FILTER), 1))
         client.subscribe(topics)

@@ -42,6 +42,8 @@ from typing import Any
 from collector.ingest.batches import PreparedBatch, prepare_batch
 from collector.ingest.dead_letter import DeadLetters
 from collector.ingest.intake import Delivery, Intake, MqttConnection
+from collector.ingest.meter_checks import COUNTERS as METER_COUNTERS
+from collector.ingest.meter_checks import counter_key
 from collector.ingest.metrics import CollectorMetrics, CollectorStats
 from collector.ingest.process import (
     ProcessedMessage,
@@ -52,7 +54,7 @@ from collector.ingest.process import (
 from collector.ingest.validate import ReadingValidator
 from collector.ingest.writer import BatchWriter
 from collector.timeseries.influx import InfluxClient, InfluxError
-from collector.timeseries.measurements import INVERTER_MEASUREMENT
+from collector.timeseries.measurements import INVERTER_MEASUREMENT, METER_MEASUREMENT
 from collector.timeseries.schema import RollupBackfiller
 from zonnewijk_wire import gateway_id_from_topic
 
@@ -150,7 +152,21 @@ class Collector:
                 continue
             ts = datetime.fromtimestamp(row["time"] / 1000, UTC)
             self.validator.counters.update(row["gateway"], row["device"], ts, float(row["last"]))
-        log.info("remembered the last counter of %d devices", len(rows))
+        meters = 0
+        for name in METER_COUNTERS:
+            for row in self.influx.query_records(
+                f'SELECT last("{name}") FROM "{METER_MEASUREMENT}" '
+                'WHERE time > now() - 30d GROUP BY "gateway", "device"'
+            ):
+                if row.get("last") is None:
+                    continue
+                ts = datetime.fromtimestamp(row["time"] / 1000, UTC)
+                key = counter_key(row["device"], name)
+                self.validator.counters.update(row["gateway"], key, ts, float(row["last"]))
+                meters += 1
+        log.info(
+            "remembered the last counter of %d devices and %d meter counters", len(rows), meters
+        )
 
     def stop(self) -> None:
         self._stopping.set()

@@ -20,15 +20,22 @@ from pydantic import ValidationError
 
 from collector.ingest.decode import decode_readings
 from collector.ingest.lines import reading_lines
+from collector.ingest.meter_checks import validate_meter_readings
 from collector.ingest.validate import ReadingValidator
 from collector.timeseries.influx import FieldValue, Point
-from collector.timeseries.measurements import GATEWAY_STATUS_MEASUREMENT, reading_points
+from collector.timeseries.measurements import (
+    GATEWAY_STATUS_MEASUREMENT,
+    meter_points,
+    reading_points,
+)
 from zonnewijk_wire import (
     GatewayStatus,
+    MeterReading,
     Reading,
     ReadingView,
     WireError,
     decode_batch,
+    decode_meter_batch,
     gateway_id_from_topic,
 )
 
@@ -60,6 +67,8 @@ class ProcessedMessage:
     #: The readings the lines store (``points`` rebuilds them as :class:`Point` objects).
     good: tuple[ReadingView, ...] = ()
     status_point: Point | None = None
+    #: The meter readings the lines store (a ``meter`` message).
+    good_meter: tuple[MeterReading, ...] = ()
 
     @property
     def points(self) -> list[Point]:
@@ -69,13 +78,16 @@ class ProcessedMessage:
         if not self.lines:
             return []
         gateway = self.gateway_id or ""
-        return [p for r in self.good for p in reading_points(gateway, r)]
+        return [p for r in self.good for p in reading_points(gateway, r)] + [
+            p for r in self.good_meter for p in meter_points(gateway, r)
+        ]
 
 
 #: Reasons the wire decoder may give as ``invalid_<field>``; anything else is a sender's key.
 _KNOWN_FIELDS = frozenset(
     {"message", "v", "gateway_id", "seq", "sent_at", "readings"}
     | set(Reading.model_fields)
+    | set(MeterReading.model_fields)
     | set(GatewayStatus.model_fields)
 )
 
@@ -90,6 +102,10 @@ def metric_reason(reason: str) -> str:
 
 def _is_status_topic(topic: str) -> bool:
     return topic.endswith("/status")
+
+
+def _is_meter_topic(topic: str) -> bool:
+    return topic.endswith("/meter")
 
 
 def process_message(
@@ -109,6 +125,8 @@ def process_message(
     gateway_id = gateway_id_from_topic(topic)
     if _is_status_topic(topic):
         return _process_status(topic, payload, gateway_id, now)
+    if _is_meter_topic(topic):
+        return _process_meter(topic, payload, gateway_id, validator, now)
     readings: Sequence[ReadingView]
     rejections: list[Rejection] = []
     original_index: Sequence[int]
@@ -195,6 +213,63 @@ def reading_json(reading: ReadingView) -> object:
         else Reading.model_validate(msgspec.to_builtins(reading, enc_hook=datetime.isoformat))
     )
     return model.model_dump(mode="json", exclude_none=True)
+
+
+def _process_meter(
+    topic: str,
+    payload: bytes,
+    gateway_id: str | None,
+    validator: ReadingValidator,
+    now: datetime,
+) -> ProcessedMessage:
+    """A ``meter`` message (grid meters): decoded by the wire model, checked, as points."""
+    try:
+        decoded = decode_meter_batch(payload, topic_gateway_id=gateway_id)
+    except WireError as exc:
+        return ProcessedMessage(
+            [],
+            0,
+            [Rejection(topic, metric_reason(exc.reason), exc.detail, payload_text(payload))],
+            gateway_id,
+        )
+    rejections = [
+        Rejection(topic, metric_reason(r.reason), r.detail, r.original, reading_index=r.index)
+        for r in decoded.rejected
+    ]
+    problem = validator.check_gateway(decoded.gateway_id)
+    if problem is not None:
+        return ProcessedMessage(
+            [],
+            0,
+            [Rejection(topic, problem.reason, problem.detail, payload_text(payload))],
+            decoded.gateway_id,
+        )
+    rejected_indices = {r.index for r in decoded.rejected}
+    original_index = [
+        i for i in range(len(decoded.readings) + len(rejected_indices)) if i not in rejected_indices
+    ]
+    good, bad = validate_meter_readings(validator, decoded.gateway_id, decoded.readings, now)
+    for index, reading, prob in bad:
+        rejections.append(
+            Rejection(
+                topic,
+                prob.reason,
+                prob.detail,
+                reading.model_dump(mode="json", exclude_none=True),
+                reading_index=original_index[index],
+            )
+        )
+    rejections.sort(key=lambda r: r.reading_index or 0)
+    lines = [p.to_line() for r in good for p in meter_points(decoded.gateway_id, r)]
+    return ProcessedMessage(
+        lines,
+        len(good),
+        rejections,
+        decoded.gateway_id,
+        newest_reading=max((r.ts for r in good), default=None),
+        oldest_reading=min((r.ts for r in good), default=None),
+        good_meter=tuple(good),
+    )
 
 
 def _process_status(

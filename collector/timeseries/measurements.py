@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from collector.timeseries.influx import FieldValue, Point
-from zonnewijk_wire import ReadingView
+from zonnewijk_wire import MeterReading, ReadingView
 
 INVERTER_MEASUREMENT = "inverter"
 DC_MEASUREMENT = "dc"
@@ -60,3 +60,65 @@ def reading_points(gateway_id: str, reading: ReadingView) -> Iterator[Point]:
         }
         if dc_fields:
             yield Point(DC_MEASUREMENT, {**tags, "mppt": str(dc.mppt)}, dc_fields, reading.ts)
+
+
+#: Grid meters (P1 smart meters, SunSpec meters): tags ``gateway``, ``device``, ``source``.
+METER_MEASUREMENT = "grid_meter"
+#: One point per phase of a meter reading: tags as above plus ``phase`` (L1, L2, L3).
+METER_PHASE_MEASUREMENT = "grid_phase"
+#: The gas meter behind a P1 meter, at the gas meter's own time: tags ``gateway``, ``device``.
+GAS_MEASUREMENT = "gas_meter"
+
+#: Float fields of the ``grid_meter`` measurement, by wire name [Wh, W].
+METER_FLOAT_FIELDS: tuple[str, ...] = (
+    "import_energy_wh",
+    "export_energy_wh",
+    "import_energy_t1_wh",
+    "import_energy_t2_wh",
+    "export_energy_t1_wh",
+    "export_energy_t2_wh",
+    "import_power_w",
+    "export_power_w",
+    "net_power_min_w",
+    "net_power_max_w",
+)
+#: Integer fields of the ``grid_meter`` measurement [s, count, tariff number].
+METER_INT_FIELDS: tuple[str, ...] = ("interval_s", "samples", "tariff")
+PHASE_FLOAT_FIELDS: tuple[str, ...] = ("import_power_w", "export_power_w", "voltage_v", "current_a")
+
+
+def meter_points(gateway_id: str, reading: MeterReading) -> Iterator[Point]:
+    """The points that store one meter reading: ``grid_meter``, one ``grid_phase`` per phase,
+    and ``gas_meter`` when the reading carries the gas meter."""
+    tags = {"gateway": gateway_id, "device": reading.device_id, "source": reading.source.value}
+    fields: dict[str, FieldValue] = {}
+    for name in METER_FLOAT_FIELDS:
+        value = getattr(reading, name)
+        if value is not None:
+            fields[name] = float(value)
+    for name in METER_INT_FIELDS:
+        value = getattr(reading, name)
+        if value is not None:
+            fields[name] = int(value)
+    if reading.meter_id_hash:
+        fields["meter_id_hash"] = reading.meter_id_hash
+    if reading.protocol:
+        fields["protocol"] = reading.protocol.replace("\n", " ")
+    if reading.flags:
+        fields["flags"] = ",".join(flag.value for flag in reading.flags)
+    yield Point(METER_MEASUREMENT, tags, fields, reading.ts)
+    for phase in reading.phases:
+        phase_fields: dict[str, FieldValue] = {
+            name: float(value)
+            for name in PHASE_FLOAT_FIELDS
+            if (value := getattr(phase, name)) is not None
+        }
+        if phase_fields:
+            yield Point(
+                METER_PHASE_MEASUREMENT, {**tags, "phase": phase.phase}, phase_fields, reading.ts
+            )
+    if reading.gas is not None:
+        gas_tags = {"gateway": gateway_id, "device": reading.device_id}
+        yield Point(
+            GAS_MEASUREMENT, gas_tags, {"gas_m3": float(reading.gas.gas_m3)}, reading.gas.ts
+        )

@@ -11,10 +11,13 @@ import pytest
 
 from zonnewijk_wire import (
     GatewayStatus,
+    MeterBatch,
+    MeterReading,
     Reading,
     ReadingsBatch,
     WireError,
     decode_batch,
+    decode_meter_batch,
     encode,
     encode_batch,
     json_schema,
@@ -112,3 +115,64 @@ def test_json_nan_literal_is_refused() -> None:
     message = encode_batch(_batch()).replace(b'"ac_energy_wh":12.5', b'"ac_energy_wh":NaN')
     with pytest.raises(WireError, match="not_json"):
         decode_batch(message)
+
+
+def _meter_batch(**reading: object) -> MeterBatch:
+    fields: dict[str, object] = {
+        "device_id": "zw012-p1",
+        "ts": T,
+        "source": "p1",
+        "interval_s": 300,
+        "import_energy_wh": 1_234_567.0,
+        "export_energy_wh": 89_000.0,
+        "phases": [{"phase": "L1", "voltage_v": 230.5}],
+        "gas": {"ts": T, "gas_m3": 1234.567},
+    }
+    fields.update(reading)
+    return MeterBatch(
+        gateway_id="zw012", seq=3, sent_at=T, readings=(MeterReading.model_validate(fields),)
+    )
+
+
+def test_meter_batch_round_trip_and_schema() -> None:
+    payload = encode_batch(_meter_batch())
+    decoded = decode_meter_batch(payload, topic_gateway_id="zw012")
+    reading = decoded.readings[0]
+    assert (reading.import_energy_wh, reading.source, reading.interval_s) == (
+        1_234_567.0,
+        "p1",
+        300,
+    )
+    assert reading.gas is not None and reading.gas.gas_m3 == 1234.567
+    jsonschema.validate(json.loads(payload), json_schema())
+    # a meter message is not a readings message, nor the other way round
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            json.loads(payload), {**json_schema(), "oneOf": [{"$ref": "#/$defs/ReadingsBatch"}]}
+        )
+    assert decode_batch(payload).rejected[0].reason == "invalid_source"
+
+
+@pytest.mark.parametrize(
+    ("patch", "reason"),
+    [
+        ({"import_energy_wh": -1.0}, "invalid_import_energy_wh"),
+        ({"meter_id_hash": "4530303335303033"}, None),  # a hash: hex, allowed
+        ({"meter_id_hash": "E0035003371"}, "invalid_meter_id_hash"),  # not a hash: refused
+        ({"source": "modbus"}, "invalid_source"),
+        ({"tariff": 3}, "invalid_tariff"),
+        ({"phases": [{"phase": "L4"}]}, "invalid_phases"),
+    ],
+)
+def test_bad_meter_readings_are_refused_one_by_one(
+    patch: dict[str, object], reason: str | None
+) -> None:
+    good = json.loads(encode_batch(_meter_batch()))
+    bad = {**good["readings"][0], **patch}
+    payload = json.dumps({**good, "readings": [good["readings"][0], bad]}).encode()
+    decoded = decode_meter_batch(payload)
+    if reason is None:
+        assert len(decoded.readings) == 2 and decoded.rejected == ()
+    else:
+        assert len(decoded.readings) == 1
+        assert [(r.index, r.reason) for r in decoded.rejected] == [(1, reason)]

@@ -19,6 +19,7 @@ from zonnewijk_wire import (
     WireError,
     encode_batch,
 )
+from zonnewijk_wire.codec import _decode_each
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 readings = wire_readings(line_safe=True)
@@ -42,7 +43,7 @@ def test_unwritable_raw_key_is_rejected_not_crashing() -> None:
 def _decoded(payload: bytes, slow: bool) -> object:
     try:
         if slow:
-            return wire._decode_each(payload, "gw-1")
+            return _decode_each(payload, "gw-1", Reading)
         return wire.decode_batch(payload, topic_gateway_id="gw-1")
     except WireError as exc:
         return ("error", exc.reason, exc.detail)

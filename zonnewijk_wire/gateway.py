@@ -1,0 +1,38 @@
+"""What a gateway says about itself and its devices (retained messages)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from zonnewijk_wire.common import WIRE_VERSION, Identifier, Strict, UtcDatetime
+
+
+class GatewayStatus(Strict):
+    """Retained message on ``zonnewijk/v1/<gateway_id>/status`` (also the last will)."""
+
+    v: Literal[1] = WIRE_VERSION
+    gateway_id: Identifier
+    state: Literal["online", "offline"]
+    ts: UtcDatetime | None = None
+    firmware_version: str | None = None
+    spool_depth: Annotated[int, Field(ge=0)] | None = None
+    spool_dropped: Annotated[int, Field(ge=0)] | None = None
+    last_poll: str | None = Field(default=None, description="outcome of the last poll")
+
+
+class DeviceInfo(Strict):
+    """Retained message on ``zonnewijk/v1/<gateway_id>/devices/<device_id>/info``."""
+
+    v: Literal[1] = WIRE_VERSION
+    gateway_id: Identifier
+    device_id: Identifier
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    profile: str | None = Field(
+        default=None, description="register map used (sunspec, huawei, ...)"
+    )
+    sunspec_models: tuple[int, ...] = ()
