@@ -114,35 +114,36 @@ def decode_batch(payload: bytes, *, topic_gateway_id: str | None = None) -> Deco
     returned in ``rejected`` with a reason, good ones still get through.
     ``topic_gateway_id``, when given, must equal the payload's gateway id.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise WireError("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
-    # Fast path for the normal case, a wholly valid batch: one validation call in pydantic-core
-    # (about 2x faster). Anything it refuses goes through the reading-by-reading path below,
-    # which gives the reasons; both accept exactly the same messages (tested).
-    try:
-        whole = _WholeBatch.model_validate_json(payload)
-    except ValidationError:
-        pass
-    else:
-        if topic_gateway_id is None or whole.gateway_id == topic_gateway_id:
-            return DecodedBatch(whole.gateway_id, whole.seq, whole.sent_at, whole.readings)
-    return _decode_each(payload, topic_gateway_id, Reading)
+    return _decode(payload, topic_gateway_id, Reading, _WholeBatch[Reading])
 
 
 def decode_meter_batch(
     payload: bytes, *, topic_gateway_id: str | None = None
 ) -> DecodedBatch[MeterReading]:
     """Parse a meter message (:class:`MeterBatch`), as :func:`decode_batch` does readings."""
+    return _decode(payload, topic_gateway_id, MeterReading, _WholeBatch[MeterReading])
+
+
+def _decode(
+    payload: bytes,
+    topic_gateway_id: str | None,
+    item_model: type[Item],
+    whole_model: type[_WholeBatch[Item]],
+) -> DecodedBatch[Item]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise WireError("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    # Fast path for the normal case, a wholly valid batch: one validation call in pydantic-core
+    # (about 2x faster). Anything it refuses goes through the reading-by-reading path below,
+    # which gives the reasons; both accept exactly the same messages (tested).
     try:
-        whole = _WholeMeterBatch.model_validate_json(payload)
+        whole = whole_model.model_validate_json(payload)
     except ValidationError:
         pass
     else:
         if topic_gateway_id is None or whole.gateway_id == topic_gateway_id:
-            return DecodedBatch(whole.gateway_id, whole.seq, whole.sent_at, whole.readings)
-    return _decode_each(payload, topic_gateway_id, MeterReading)
+            readings = whole.readings
+            return DecodedBatch(whole.gateway_id, whole.seq, whole.sent_at, readings)
+    return _decode_each(payload, topic_gateway_id, item_model)
 
 
 def _decode_each(
@@ -194,11 +195,5 @@ class _Envelope(Strict):
     sent_at: UtcDatetime
 
 
-class _WholeBatch(_Envelope):
-    readings: Annotated[tuple[Reading, ...], Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)]
-
-
-class _WholeMeterBatch(_Envelope):
-    readings: Annotated[
-        tuple[MeterReading, ...], Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)
-    ]
+class _WholeBatch(_Envelope, Generic[Item]):
+    readings: Annotated[tuple[Item, ...], Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)]

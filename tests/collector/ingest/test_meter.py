@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,8 +16,8 @@ from collector.ingest.pipeline import Collector, MqttConnection
 from collector.ingest.process import process_message
 from collector.ingest.validate import ReadingValidator
 from collector.timeseries.influx import InfluxClient
+from tests.collector.ingest.conftest import DeadLetters
 from zonnewijk_wire import (
-    DEADLETTER_TOPIC,
     GasReading,
     MeterBatch,
     MeterFlag,
@@ -120,20 +119,8 @@ def collector(mosquitto: Mosquitto, influx: InfluxClient) -> Iterator[Collector]
 
 
 def test_collector_stores_meter_readings_and_dead_letters_bad_ones(
-    mosquitto: Mosquitto, influx: InfluxClient, collector: Collector
+    mosquitto: Mosquitto, influx: InfluxClient, collector: Collector, dead_letters: DeadLetters
 ) -> None:
-    dead: list[dict[str, object]] = []
-    got_dead = threading.Event()
-    listener = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-deadletters")
-
-    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        dead.append(json.loads(msg.payload))
-        got_dead.set()
-
-    listener.on_message = on_message
-    listener.connect("127.0.0.1", mosquitto.port)
-    listener.subscribe(DEADLETTER_TOPIC, qos=1)
-    listener.loop_start()
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-publisher")
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
@@ -142,15 +129,14 @@ def test_collector_stores_meter_readings_and_dead_letters_bad_ones(
         bad = _reading(15, import_energy_wh=10.0)  # counter backwards
         pub.publish(meter_topic("zw012"), _batch(*good, bad), qos=1).wait_for_publish(5)
         assert collector.wait_idle(10)
-        assert got_dead.wait(5)
+        assert dead_letters.wait(5)
     finally:
         pub.loop_stop()
-        listener.loop_stop()
     rows = influx.query_records('SELECT "import_energy_wh", "source" FROM "grid_meter"')
     assert [r["import_energy_wh"] for r in rows] == [1_234_000.0, 1_234_500.0, 1_235_000.0]
     assert {r["source"] for r in rows} == {"p1"}
     phases = influx.query_records('SELECT count("voltage_v") FROM "grid_phase"')
     assert phases[0]["count"] == 3
-    assert dead[0]["reason"] == "counter_backwards"
-    assert dead[0]["reading_index"] == 3
+    assert dead_letters.received[0]["reason"] == "counter_backwards"
+    assert dead_letters.received[0]["reading_index"] == 3
     assert collector.stats.rejected_readings["counter_backwards"] == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,8 +15,8 @@ from collector.devtools.services import Mosquitto
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.ingest.process import process_message
 from collector.timeseries.influx import InfluxClient
+from tests.collector.ingest.conftest import DeadLetters
 from zonnewijk_wire import (
-    DEADLETTER_TOPIC,
     DcInput,
     InverterState,
     Reading,
@@ -111,30 +110,17 @@ def test_replayed_reading_is_stored_once(
 
 
 def test_malformed_payload_is_rejected_and_collector_goes_on(
-    mosquitto: Mosquitto, influx: InfluxClient, collector: Collector
+    mosquitto: Mosquitto, influx: InfluxClient, collector: Collector, dead_letters: DeadLetters
 ) -> None:
-    deadletters: list[dict[str, object]] = []
-    got = threading.Event()
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="dl-watcher")
-
-    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        deadletters.append(json.loads(msg.payload))
-        got.set()
-
-    watcher.on_message = on_message
-    watcher.connect("127.0.0.1", mosquitto.port)
-    watcher.subscribe(DEADLETTER_TOPIC, qos=1)
-    watcher.loop_start()
     pub = _publisher(mosquitto)
     pub.publish(readings_topic("gw-001"), b"{not json", qos=1).wait_for_publish(5)
     pub.publish(readings_topic("gw-001"), encode_batch(_batch()), qos=1).wait_for_publish(5)
     assert collector.wait_idle(10)
-    assert got.wait(5)
-    assert deadletters[0]["reason"] == "not_json"
-    assert deadletters[0]["original"] == "{not json"
+    assert dead_letters.wait(5)
+    assert dead_letters.received[0]["reason"] == "not_json"
+    assert dead_letters.received[0]["original"] == "{not json"
     assert collector.stats.rejected_messages["not_json"] == 1
     assert influx.query_records("SELECT count(ac_power_w) FROM inverter")[0]["count"] == 1
-    watcher.loop_stop()
     pub.loop_stop()
 
 
