@@ -38,6 +38,20 @@ from collector import __version__
 from collector.registry.fleet_file import Contract, Device, Fleet
 from collector.registry.store_sync import canonical
 from collector.registry.tariff_plans import ZERO
+from collector.settlement.counter_segments import (
+    DEFAULT_MAX_GAP_S,
+    DEFAULT_RESET_THRESHOLD_WH,
+    Anomaly,
+    CounterReadings,
+    Installation,
+    PreparedSite,
+    prepare_site,
+)
+from collector.settlement.fleet_profile import (
+    DEFAULT_PROFILE_STEP_S,
+    FleetProfile,
+    build_fleet_profile,
+)
 from collector.settlement.periods import (
     Period,
     add_years,
@@ -61,23 +75,7 @@ from collector.settlement.tariffs import (
     prices_on,
     round_kwh,
 )
-from collector.settlement.yields import (
-    DEFAULT_MAX_GAP_S,
-    DEFAULT_PROFILE_STEP_S,
-    DEFAULT_RESET_THRESHOLD_WH,
-    Anomaly,
-    CounterReadings,
-    CounterUse,
-    Estimate,
-    FleetProfile,
-    Installation,
-    PreparedSite,
-    build_fleet_profile,
-    counters_at,
-    prepare_site,
-    site_yield,
-    wh_to_kwh,
-)
+from collector.settlement.yields import CounterUse, Estimate, counters_at, site_yield, wh_to_kwh
 
 #: Bumped whenever a change to the engine can change a result.
 ENGINE_VERSION = "1"

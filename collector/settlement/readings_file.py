@@ -24,6 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from collector.registry.fleet_file import Fleet
+from collector.settlement.counter_segments import CounterReadings
 from collector.settlement.engine import (
     BilledPart,
     EngineSettings,
@@ -32,7 +33,6 @@ from collector.settlement.engine import (
     fleet_sha256,
 )
 from collector.settlement.periods import PeriodError, parse_month
-from collector.settlement.yields import CounterReadings
 
 FORMAT = "zonnewijk-readings-1"
 

@@ -24,11 +24,11 @@ from collector.settlement.commands import (
     influx_from_args,
     ledger_engine,
 )
+from collector.settlement.counter_segments import CounterReadings
 from collector.settlement.engine import BilledPart
 from collector.settlement.influx_source import load_readings, source_label
 from collector.settlement.ledger import LedgerError
 from collector.settlement.periods import Period, PeriodError, parse_month
-from collector.settlement.yields import CounterReadings
 from collector.statements.bookkeeping import BookkeepingError, export_run
 from collector.statements.config import StatementsConfig, StatementsConfigError, load_config
 from collector.statements.data import StatementDataError

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
 from collector.registry.store_sync import read_fleet
+from collector.settlement.counter_segments import CounterReadings
 from collector.settlement.engine import (
     BilledPart,
     SettlementInputs,
@@ -37,7 +38,6 @@ from collector.settlement.engine import (
 )
 from collector.settlement.ledger import billed_parts, record_run, run_of
 from collector.settlement.periods import AMSTERDAM, Period, month_period
-from collector.settlement.yields import CounterReadings
 from collector.statements.bookkeeping import export_run
 from collector.statements.config import StatementsConfig
 from collector.statements.data import cooperative

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from collector.registry.fleet_file import Fleet, parse_fleet
-from collector.settlement.yields import CounterReadings
+from collector.settlement.counter_segments import CounterReadings
 
 START = datetime(2026, 2, 26, tzinfo=UTC)
 END = datetime(2026, 4, 3, tzinfo=UTC)

@@ -12,16 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from settle_cases import fleet, readings
 
+from collector.settlement.counter_segments import CounterReadings, Installation, prepare_site
 from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.fleet_profile import build_fleet_profile
 from collector.settlement.periods import month_period, parse_month
 from collector.settlement.readings_file import read_dataset, write_dataset
-from collector.settlement.yields import (
-    CounterReadings,
-    Installation,
-    build_fleet_profile,
-    prepare_site,
-    site_yield,
-)
+from collector.settlement.yields import site_yield
 
 YEAR_START = month_period(2026, 1).start_utc
 YEAR_END = month_period(2026, 12).end_utc

@@ -7,17 +7,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from collector.settlement.periods import parse_month
-from collector.settlement.yields import (
+from collector.settlement.counter_segments import (
     CounterReadings,
-    FleetProfile,
     Installation,
-    build_fleet_profile,
-    learn_site_ratio,
     prepare_site,
-    site_yield,
     to_epoch_s,
 )
+from collector.settlement.fleet_profile import FleetProfile, build_fleet_profile, learn_site_ratio
+from collector.settlement.periods import parse_month
+from collector.settlement.yields import site_yield
 
 T0 = datetime(2026, 2, 27, tzinfo=UTC)
 

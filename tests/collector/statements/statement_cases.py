@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from collector.registry.fleet_file import Fleet, parse_fleet
 from collector.registry.store_sync import sync_fleet
+from collector.settlement.counter_segments import CounterReadings
 from collector.settlement.engine import (
     SettlementInputs,
     correction_periods,
@@ -34,7 +35,6 @@ from collector.settlement.engine import (
 )
 from collector.settlement.ledger import billed_parts, record_run
 from collector.settlement.periods import local_midnight_utc, parse_month
-from collector.settlement.yields import CounterReadings
 
 ISSUED_AT = datetime(2026, 4, 2, 9, 0, tzinfo=UTC)
 IBANS = {
