@@ -26,8 +26,9 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from collector.devtools.services import Influxd
-from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.engine import settle
 from collector.settlement.influx_source import load_readings, source_label
+from collector.settlement.inputs import SettlementInputs
 from collector.settlement.ledger import record_run
 from collector.settlement.periods import parse_month
 from collector.settlement.readings_file import write_dataset

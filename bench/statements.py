@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from collector.registry.fleet_file import Fleet, load_fleet_file
 from collector.registry.store_sync import sync_fleet
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.engine import settle
+from collector.settlement.inputs import SettlementInputs
 from collector.settlement.ledger import record_run
 from collector.settlement.periods import parse_month
 from collector.statements.bookkeeping import export_run

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from collector.faults.alerts import AlertService
 from collector.faults.model import FaultKind, Finding, Severity
 from collector.registry.fleet_file import Fleet
-from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.engine import settle
 from collector.settlement.influx_source import load_readings, source_label
+from collector.settlement.inputs import SettlementInputs
 from collector.settlement.ledger import record_run
 from collector.settlement.periods import parse_month
 from collector.timeseries.influx import InfluxClient

@@ -29,17 +29,13 @@ from sqlalchemy.orm import Session
 from collector.commandline import command_group
 from collector.registry.fleet_file import Fleet, FleetFileError, load_fleet_file
 from collector.registry.tariff_plans import TariffError
-from collector.settlement.engine import (
-    SettlementError,
-    SettlementInputs,
-    SettlementResult,
-    correction_periods,
-    settle,
-)
+from collector.settlement.engine import SettlementError, settle
 from collector.settlement.influx_source import load_readings, source_label
+from collector.settlement.inputs import SettlementInputs, correction_periods
 from collector.settlement.ledger import LedgerError, billed_parts, record_run, run_of
 from collector.settlement.periods import Period, PeriodError, parse_month
 from collector.settlement.readings_file import ReadingsFileError, read_dataset, write_dataset
+from collector.settlement.results import SettlementResult
 from collector.timeseries.influx import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from typing import Literal
 
 from collector.registry.fleet_file import Fleet
 from collector.settlement.counter_segments import CounterReadings, from_epoch_s
-from collector.settlement.engine import BilledPart, part_boundaries, readings_window
+from collector.settlement.inputs import BilledPart, part_boundaries, readings_window
 from collector.settlement.periods import AMSTERDAM, Period, local_day_of, local_midnight_utc
 from collector.timeseries.influx import InfluxClient, Series, quote_ident
 from collector.timeseries.measurements import INVERTER_MEASUREMENT

@@ -19,7 +19,8 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from collector.registry.fleet_file import Fleet
-from collector.settlement.engine import BilledPart, PartResult, SettlementResult
+from collector.settlement.inputs import BilledPart
+from collector.settlement.results import PartResult, SettlementResult
 from collector.settlement.yields import wh_to_kwh
 from collector.store.ledger_models import (
     LEDGER_MODELS,

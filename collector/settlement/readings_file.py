@@ -25,13 +25,8 @@ import numpy as np
 
 from collector.registry.fleet_file import Fleet
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import (
-    BilledPart,
-    EngineSettings,
-    SettlementInputs,
-    code_version,
-    fleet_sha256,
-)
+from collector.settlement.engine import code_version
+from collector.settlement.inputs import BilledPart, EngineSettings, SettlementInputs, fleet_sha256
 from collector.settlement.periods import PeriodError, parse_month
 
 FORMAT = "zonnewijk-readings-1"

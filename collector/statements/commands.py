@@ -25,8 +25,8 @@ from collector.settlement.commands import (
     ledger_engine,
 )
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import BilledPart
 from collector.settlement.influx_source import load_readings, source_label
+from collector.settlement.inputs import BilledPart
 from collector.settlement.ledger import LedgerError
 from collector.settlement.periods import Period, PeriodError, parse_month
 from collector.statements.bookkeeping import BookkeepingError, export_run

@@ -30,12 +30,8 @@ from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
 from collector.registry.store_sync import read_fleet
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import (
-    BilledPart,
-    SettlementInputs,
-    correction_periods,
-    settle,
-)
+from collector.settlement.engine import settle
+from collector.settlement.inputs import BilledPart, SettlementInputs, correction_periods
 from collector.settlement.ledger import billed_parts, record_run, run_of
 from collector.settlement.periods import AMSTERDAM, Period, month_period
 from collector.statements.bookkeeping import export_run

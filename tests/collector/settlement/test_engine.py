@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from settle_cases import END, S4_STOP, fleet, readings, steady_pairs
 
-from collector.settlement.engine import BilledPart, SettlementInputs, settle
+from collector.settlement.engine import settle
+from collector.settlement.inputs import BilledPart, SettlementInputs
 from collector.settlement.periods import parse_month
 from collector.settlement.tariffs import LineKind
 

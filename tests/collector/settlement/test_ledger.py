@@ -11,7 +11,8 @@ from settle_cases import END, S4_STOP, fleet, readings, steady_pairs
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from collector.settlement.engine import SettlementInputs, correction_periods, settle
+from collector.settlement.engine import settle
+from collector.settlement.inputs import SettlementInputs, correction_periods
 from collector.settlement.ledger import (
     LedgerError,
     LedgerImmutableError,

@@ -19,8 +19,9 @@ from collector.devtools.services import Influxd
 from collector.registry.fleet_file import Fleet
 from collector.settlement import influx_source
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.engine import settle
 from collector.settlement.influx_source import load_readings
+from collector.settlement.inputs import SettlementInputs
 from collector.settlement.periods import parse_month
 from collector.settlement.readings_file import read_dataset, write_dataset
 from collector.store.testing import temporary_database

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from settle_cases import fleet, readings
 
 from collector.settlement.counter_segments import CounterReadings, Installation, prepare_site
-from collector.settlement.engine import SettlementInputs, settle
+from collector.settlement.engine import settle
 from collector.settlement.fleet_profile import build_fleet_profile
+from collector.settlement.inputs import SettlementInputs
 from collector.settlement.periods import month_period, parse_month
 from collector.settlement.readings_file import read_dataset, write_dataset
 from collector.settlement.yields import site_yield

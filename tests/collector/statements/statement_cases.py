@@ -27,12 +27,8 @@ from sqlalchemy.orm import Session
 from collector.registry.fleet_file import Fleet, parse_fleet
 from collector.registry.store_sync import sync_fleet
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import (
-    SettlementInputs,
-    correction_periods,
-    readings_window,
-    settle,
-)
+from collector.settlement.engine import settle
+from collector.settlement.inputs import SettlementInputs, correction_periods, readings_window
 from collector.settlement.ledger import billed_parts, record_run
 from collector.settlement.periods import local_midnight_utc, parse_month
 

@@ -19,7 +19,7 @@ from statement_cases import HISTORY, IBANS, issue_history, load_registry, year_r
 from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
 from collector.settlement.counter_segments import CounterReadings
-from collector.settlement.engine import BilledPart
+from collector.settlement.inputs import BilledPart
 from collector.settlement.periods import Period, parse_month
 from collector.statements.config import SmtpConfig, StatementsConfig, load_config
 from collector.statements.mailer import Mailer
