@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import TypeVar
 
 from collector.registry.fleet_file import Fleet, dump_fleet_yaml, parse_fleet
-from collector.registry.store_sync import read_fleet, sync_fleet
+from collector.registry.store_read import read_fleet
+from collector.registry.store_sync import sync_fleet
 from collector.store.db import session_factory
 from collector.store.testing import Backend, DatabaseUnavailableError, temporary_database
 

@@ -38,7 +38,7 @@ from collector.faults.notify import (
 )
 from collector.faults.scheduling import FaultRunner, JobLock, build_scheduler
 from collector.registry.fleet_file import load_fleet_file
-from collector.registry.store_sync import read_fleet
+from collector.registry.store_read import read_fleet
 from collector.settings import Settings, get_settings
 from collector.store.db import make_engine, migrate, session_factory
 from collector.timeseries.commands import influx_client

@@ -23,13 +23,8 @@ from collector.registry.fleet_file import (
     dump_fleet_yaml,
     load_fleet_file,
 )
-from collector.registry.store_sync import (
-    RegistryEmptyError,
-    RegistryLoadError,
-    file_sha256,
-    read_fleet,
-    sync_fleet,
-)
+from collector.registry.store_read import RegistryEmptyError, read_fleet
+from collector.registry.store_sync import RegistryLoadError, file_sha256, sync_fleet
 from collector.store.db import (
     current_revision,
     draft_revision,

@@ -36,13 +36,13 @@ from collector.registry.fleet_file import (
     Member,
     validate_fleet,
 )
+from collector.registry.store_read import read_fleet
 from collector.registry.store_sync import (
     ENTITY_BY_NAME,
     LoadReport,
     contract_row,
     file_sha256,
     member_row,
-    read_fleet,
     record_load,
     upsert_rows,
 )

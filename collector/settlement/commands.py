@@ -169,7 +169,7 @@ def _fleet(args: argparse.Namespace, session: Session | None) -> Fleet:
         return load_fleet_file(args.fleet)
     if session is None:
         raise CommandError("give the fleet file with --fleet")
-    from collector.registry.store_sync import RegistryEmptyError, read_fleet
+    from collector.registry.store_read import RegistryEmptyError, read_fleet
 
     try:
         return read_fleet(session)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from collector.registry.fleet_file import Contract, Fleet
-from collector.registry.store_sync import canonical
+from collector.registry.store_read import canonical
 from collector.settlement.counter_segments import (
     DEFAULT_MAX_GAP_S,
     DEFAULT_RESET_THRESHOLD_WH,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.faults.scheduling import JobLock
 from collector.registry.fleet_file import Fleet
-from collector.registry.store_sync import read_fleet
+from collector.registry.store_read import read_fleet
 from collector.settlement.counter_segments import CounterReadings
 from collector.settlement.engine import settle
 from collector.settlement.inputs import BilledPart, SettlementInputs, correction_periods

@@ -10,7 +10,7 @@ import pytest
 
 from collector.cli import main
 from collector.registry.fleet_file import load_fleet_file
-from collector.registry.store_sync import canonical
+from collector.registry.store_read import canonical
 from collector.store.db import head_revision
 
 SMALL = Path(__file__).resolve().parents[3] / "config" / "fleet.small.yaml"

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from collector.registry.csv_import import CsvFormatError, ImportReport, RowProblem, import_csv
 from collector.registry.fleet_file import Fleet, load_fleet_file
-from collector.registry.store_sync import read_fleet, sync_fleet
+from collector.registry.store_read import read_fleet
+from collector.registry.store_sync import sync_fleet
 from collector.store.db import session_factory
 from collector.store.models import RegistryLoadRow
 from collector.store.testing import Backend, DatabaseUnavailableError, temporary_database

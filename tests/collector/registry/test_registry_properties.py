@@ -28,7 +28,8 @@ from collector.registry.fleet_file import (
     dump_fleet_yaml,
     parse_fleet,
 )
-from collector.registry.store_sync import ENTITIES, canonical, read_fleet, sync_fleet
+from collector.registry.store_read import canonical, read_fleet
+from collector.registry.store_sync import ENTITIES, sync_fleet
 from collector.registry.tariff_plans import TariffPlan, TariffVersion
 from collector.store.db import session_factory
 from collector.store.models import RegistryChangeRow

@@ -11,13 +11,8 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from collector.registry.fleet_file import Fleet, parse_fleet
-from collector.registry.store_sync import (
-    RegistryEmptyError,
-    RegistryLoadError,
-    canonical,
-    read_fleet,
-    sync_fleet,
-)
+from collector.registry.store_read import RegistryEmptyError, canonical, read_fleet
+from collector.registry.store_sync import RegistryLoadError, sync_fleet
 from collector.store.db import session_factory
 from collector.store.models import (
     ContractRow,
