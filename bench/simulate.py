@@ -29,6 +29,7 @@ from collector.simulator.faults import generate_faults
 from collector.simulator.fleet import generate_fleet
 from collector.simulator.jsonl import format_rows
 from collector.simulator.output import write_run
+from collector.simulator.yields import fleet_yield
 
 
 def main() -> None:
@@ -85,23 +86,22 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(out, ignore_errors=True)
 
-    # The same year without faults: the yield figures of the closing note.
+    # The same year without faults: the yield figures of the docs.
     sim = Simulation(fleet, start, end, args.interval)
     energy = np.zeros(len(fleet))
     for chunk in sim.chunks():
         energy += chunk.energy_wh.sum(axis=0)
-    kwp = fleet.column("kwp")
-    specific = energy / 1000.0 / kwp
-    commissioned = np.array([site.commissioned <= start.date() for site in fleet.sites])
+    yields = fleet_yield(fleet, start, energy)
     print(
-        f"faultless fleet yield: {energy.sum() / 1000 / kwp.sum():.0f} kWh/kWp "
-        f"(mean of sites in service all year: {specific[commissioned].mean():.0f} kWh/kWp, "
-        f"{commissioned.sum()} sites)"
+        f"faultless fleet yield: {yields.in_service_kwh_per_kwp:.0f} kWh/kWp "
+        f"({yields.sites_in_service} sites in service all window; all {len(fleet)} sites "
+        f"incl. those commissioned during it: {yields.all_sites_kwh_per_kwp:.0f} kWh/kWp)"
     )
     for label in ("south", "south-east", "south-west", "east", "west"):
-        sel = commissioned & np.array([site.orientation == label for site in fleet.sites])
+        sel = yields.in_service & np.array([site.orientation == label for site in fleet.sites])
         if sel.any():
-            print(f"  {label:<10} {specific[sel].mean():5.0f} kWh/kWp  ({sel.sum()} sites)")
+            mean = yields.per_site_kwh_per_kwp[sel].mean()
+            print(f"  {label:<10} {mean:5.0f} kWh/kWp  ({sel.sum()} sites)")
 
 
 def backfill(sites: int, days: float, interval_s: int, seed: int) -> None:

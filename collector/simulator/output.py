@@ -34,6 +34,7 @@ from collector.simulator.engine import Chunk, Simulation
 from collector.simulator.faults import write_ground_truth
 from collector.simulator.fleet_export import write_fleet_file
 from collector.simulator.jsonl import Lines, format_rows
+from collector.simulator.yields import fleet_yield
 
 #: Progress callback: (fraction done 0-1, readings so far, message).
 Progress = Callable[[float, int, str], None]
@@ -49,6 +50,10 @@ class RunTotals:
     #: Ground-truth AC energy per site [Wh].
     energy_wh: np.ndarray[Any, np.dtype[np.float64]] = field(default_factory=lambda: np.zeros(0))
     seconds: float = 0.0
+
+
+def _round_or_none(value: float) -> float | None:
+    return None if np.isnan(value) else round(value, 1)
 
 
 def _order(chunk: Chunk, t: np.ndarray[Any, Any], s: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -159,7 +164,7 @@ def write_run(
     write_ground_truth(sim.faults.faults, out_dir / "ground_truth.csv")
     write_fleet_file(sim.fleet, out_dir / "fleet.yaml", sim.reset_log)
     totals.seconds = time.perf_counter() - started
-    kwp = sim.fleet.column("kwp")
+    yields = fleet_yield(sim.fleet, sim.start, totals.energy_wh)
     summary = {
         "seed": sim.fleet.seed,
         "sites": len(sim.fleet),
@@ -175,9 +180,10 @@ def write_run(
         "counter_resets": len(sim.reset_log),
         "seconds": round(totals.seconds, 2),
         "fleet_energy_kwh": round(float(totals.energy_wh.sum()) / 1000.0, 1),
-        "fleet_specific_yield_kwh_per_kwp": round(
-            float(totals.energy_wh.sum()) / 1000.0 / float(kwp.sum()), 1
-        ),
+        # Roofs in service for the whole window (collector.simulator.yields); NaN if none.
+        "fleet_specific_yield_kwh_per_kwp": _round_or_none(yields.in_service_kwh_per_kwp),
+        "sites_in_service_whole_window": yields.sites_in_service,
+        "all_sites_specific_yield_kwh_per_kwp": round(yields.all_sites_kwh_per_kwp, 1),
         "site_energy_wh": {
             site.site_id: round(float(e), 1)
             for site, e in zip(sim.fleet.sites, totals.energy_wh, strict=True)

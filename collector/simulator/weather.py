@@ -6,9 +6,10 @@ by a moving-average "weather regime" over the previous days (fronts last a few d
 
 The cloud cover of a day is a smooth Gaussian process thresholded at the day's cloud
 fraction; under a cloud the clear-sky index is the day's cloud transmittance, in the gaps it
-is about 1, with a little enhancement at cloud edges. Monthly cloudiness is calibrated so a
-year's global horizontal irradiation is close to the Dutch long-term mean (about 1,050
-kWh/m2, KNMI De Bilt).
+is about 1, with a little enhancement at cloud edges. The monthly cloudiness is fitted
+(:mod:`collector.simulator.weather_calibration`) so the mean over many seeds of each month's
+global horizontal irradiation equals :data:`MONTHLY_GHI_KWH_M2`, the present climate of the
+district (sources in ``docs/simulator.md``).
 """
 
 from __future__ import annotations
@@ -25,21 +26,52 @@ from collector.simulator.solar import FloatArray
 #: Resolution of the district cloud series; finer times are interpolated [s].
 CLOUD_GRID_S = 300
 _GRID_POINTS = 86400 // CLOUD_GRID_S + 1
-#: Cloud-fraction level by month (Jan..Dec), fitted (8 seeds) so monthly GHI matches KNMI
-#: De Bilt means: 20, 37, 75, 120, 155, 160, 160, 135, 90, 55, 25, 15 kWh/m2.
+#: Monthly normals 1991-2020 of global horizontal irradiation at De Bilt, Jan..Dec (KNMI;
+#: 1,047 kWh/m2 a year). Their summer (455 kWh/m2) is KNMI's national 1991-2020 summer mean
+#: of 206 W/m2 [kWh/m2].
+NORMAL_1991_2020_GHI_KWH_M2 = (
+    20.0,
+    37.0,
+    75.0,
+    120.0,
+    155.0,
+    160.0,
+    160.0,
+    135.0,
+    90.0,
+    55.0,
+    25.0,
+    15.0,
+)
+#: KNMI: irradiation in the Netherlands has risen by 3.3 % per decade since the early 1980s.
+BRIGHTENING_PER_DECADE = 0.033
+#: The present climate is that of the last decade (2016-2025, centred on 2020.5), 1.5 decades
+#: after the centre of the normal period (2005.5) [decades].
+DECADES_SINCE_NORMAL = 1.5
+#: KNMI: in summer the east of the country receives 199 W/m2 against the national 206 W/m2;
+#: Zwolle lies in the east [-].
+EAST_OF_COUNTRY_FACTOR = 199.0 / 206.0
+#: Monthly GHI the weather is calibrated to: the normals brought to the present climate of
+#: the district (1,062 kWh/m2 a year) [kWh/m2].
+MONTHLY_GHI_KWH_M2 = tuple(
+    round(g * (1.0 + BRIGHTENING_PER_DECADE * DECADES_SINCE_NORMAL) * EAST_OF_COUNTRY_FACTOR, 1)
+    for g in NORMAL_1991_2020_GHI_KWH_M2
+)
+#: Cloud-fraction level by month (Jan..Dec), fitted to :data:`MONTHLY_GHI_KWH_M2` by
+#: ``python -m collector.simulator.weather_calibration`` (32 seed-years).
 MEAN_CLOUD_FRACTION = (
-    0.748,
-    0.679,
-    0.602,
-    0.303,
-    0.449,
-    0.425,
-    0.339,
-    0.375,
-    0.448,
-    0.30,
-    0.70,
-    0.659,
+    0.6313,
+    0.6584,
+    0.5361,
+    0.3911,
+    0.457,
+    0.4598,
+    0.3503,
+    0.3235,
+    0.4136,
+    0.3418,
+    0.6317,
+    0.6864,
 )
 #: Monthly mean air temperature at De Bilt 1991-2020, rounded [°C].
 MEAN_AIR_TEMP_C = (3.6, 4.0, 6.7, 10.0, 13.6, 16.4, 18.6, 18.2, 15.0, 11.0, 7.0, 4.2)
@@ -86,10 +118,25 @@ def day_weather(seed: int, day: date) -> DayWeather:
     day : date
         UTC day [-]
     """
+    return day_weather_at_levels(seed, day, MEAN_CLOUD_FRACTION)
+
+
+def day_weather_at_levels(seed: int, day: date, cloud_levels: tuple[float, ...]) -> DayWeather:
+    """One day's weather for given monthly cloud-fraction levels (the calibration varies them).
+
+    Parameters
+    ----------
+    seed : int
+        Fleet seed [-]
+    day : date
+        UTC day [-]
+    cloud_levels : tuple of 12 floats
+        Cloud-fraction level of each month, Jan..Dec, each in (0, 1) [-]
+    """
     ordinal = day.toordinal()
     rng = _day_rng(seed, ordinal, 1)
     regime = _regime(seed, ordinal)
-    mean_fraction = _monthly(MEAN_CLOUD_FRACTION, day)
+    mean_fraction = _monthly(cloud_levels, day)
     # Probit link: mean fraction shifts the level, the regime spreads days from clear to overcast.
     fraction = _NORMAL.cdf(
         _NORMAL.inv_cdf(mean_fraction) * 1.25 + 1.1 * regime + 0.35 * rng.standard_normal()
