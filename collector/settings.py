@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         default=None,
         description="HTTPS address the Pis enrol at; default ZONNEWIJK_PORTAL_BASE_URL",
     )
+    fleet_mqtt_username: str | None = Field(
+        default=None,
+        description="broker user of the operator tools that send configs and commands "
+        "(a collector-class user of its own, e.g. collector-ops); default ZONNEWIJK_MQTT_USERNAME",
+    )
+    fleet_mqtt_password: SecretStr | None = None
     mqtt_password_file: Path = Path("/etc/mosquitto/passwd")
     mqtt_acl_file: Path = Path("/etc/mosquitto/zonnewijk.acl")
     mqtt_reload_command: str = Field(
@@ -96,7 +102,7 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
             problems.append("ZONNEWIJK_SECRET_KEY is a placeholder")
-        for name in ("influx_password", "mqtt_password"):
+        for name in ("influx_password", "mqtt_password", "fleet_mqtt_password"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 problems.append(f"ZONNEWIJK_{name.upper()} is a placeholder")

@@ -122,6 +122,19 @@ class SpoolConfig(_Section):
     audit: bool = Field(default=False, description="keep the key of every reading (tests only)")
 
 
+class RemoteSettings(_Section):
+    """Remote configuration and diagnostics (written by ``zonnewijk-gateway enrol``)."""
+
+    command_key_file: Path = Field(description="the key that authenticates the server's messages")
+    state_dir: Path = Field(description="where the applied server configuration is kept")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.command_key_file.is_file():
+            raise ValueError(f"command_key_file {self.command_key_file} is not a readable file")
+        return self
+
+
 class GatewayConfig(_Section):
     """The whole gateway configuration file."""
 
@@ -133,6 +146,9 @@ class GatewayConfig(_Section):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     devices: Annotated[tuple[DeviceConfig, ...], Field(min_length=1)]
+    remote: RemoteSettings | None = Field(
+        default=None, description="take devices and intervals from the server (issue 21)"
+    )
 
     @field_validator("devices")
     @classmethod

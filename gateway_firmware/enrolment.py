@@ -185,6 +185,10 @@ def install_grant(
         "status_interval_s": remote.status_interval_s,
         "log_level": remote.log_level,
         "devices": [d.model_dump(mode="json", exclude_none=True) for d in remote.devices],
+        "remote": {
+            "command_key_file": str(config_dir / "command-key"),
+            "state_dir": str(state_dir),
+        },
     }
     try:
         config = parse_config(data, source="the enrolment grant")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fleet_fixtures import FleetServer, Subscriber
 from sqlalchemy import select
 
 from collector.cli import main as zonnewijk
@@ -21,8 +22,6 @@ from gateway_firmware.cli import main as zonnewijk_gateway
 from gateway_firmware.config import load_config
 from gateway_firmware.service import GatewayService
 from zonnewijk_wire import decode_batch, readings_topic
-
-from .conftest import FleetServer, Subscriber
 
 pytestmark = pytest.mark.slow
 

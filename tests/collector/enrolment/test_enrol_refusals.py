@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fleet_fixtures import FleetServer
 from sqlalchemy import select
 
 from collector.enrolment.service import EnrolmentError, EnrolmentRefusedError
@@ -24,8 +25,6 @@ from zonnewijk_wire.enrolment import (
     display_code,
     normalise_code,
 )
-
-from .conftest import FleetServer
 
 TCP = Transport(host="192.0.2.10")
 
