@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 class PolledDevice(Protocol):
-    """What the service needs from a device reader (``gateway_firmware.modbus.reader``)."""
+    """What the service needs from a device reader (``gateway_firmware.devices.reader``)."""
 
     device_id: str
     last_result: str
@@ -113,7 +113,7 @@ def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[
 
     Returns the readers and a function that closes their buses.
     """
-    from gateway_firmware.modbus.reader import DeviceReader
+    from gateway_firmware.devices.reader import DeviceReader
     from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 
     buses: dict[str, ModbusBus] = {}
