@@ -28,15 +28,15 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from gateway_firmware import __version__
-from gateway_firmware.config import ConfigError, GatewayConfig, parse_config
+from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, parse_config
 from zonnewijk_wire.control import (
     COMMAND_LIFETIME_S,
     ConfigDelivery,
@@ -50,7 +50,8 @@ from zonnewijk_wire.control import (
 from zonnewijk_wire.remote_config import RemoteConfig
 
 if TYPE_CHECKING:
-    from gateway_firmware.service import GatewayService, PolledDevice
+    from gateway_firmware.publisher import Publisher
+    from gateway_firmware.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,34 @@ STATE_FILE = "remote-config.json"
 PREVIOUS_FILE = "remote-config.previous.json"
 #: Log lines kept for diagnostics bundles.
 LOG_LINES = 200
+
+
+class PolledDevice(Protocol):
+    device_id: str
+
+    def poll(self) -> object: ...
+
+
+class Service(Protocol):
+    """What remote control needs of the gateway service (``gateway_firmware.service``, which
+    imports this module, not the other way round)."""
+
+    publisher: Publisher
+    spool: Spool
+
+    def devices_answering(self) -> bool: ...
+
+    def devices_with_config(self) -> Sequence[tuple[Any, DeviceConfig]]: ...
+
+    def poll_counts(self, device_id: str) -> tuple[int, int]: ...
+
+    def replace_devices(
+        self, config: GatewayConfig, devices: Sequence[Any], close: Callable[[], None]
+    ) -> None: ...
+
+
+#: Builds the readers of a configuration and a function closing their buses.
+DeviceBuilder = Callable[[GatewayConfig], tuple[Sequence[Any], Callable[[], None]]]
 
 
 class LogRing(logging.Handler):
@@ -145,14 +174,16 @@ class RemoteControl:
 
     def __init__(
         self,
-        service: GatewayService,
+        service: Service,
         *,
         local_config: GatewayConfig,
         version: int | None,
+        build_devices: DeviceBuilder,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         assert local_config.remote is not None
         self.service = service
+        self.build_devices = build_devices
         self.local_config = local_config
         self.settings = local_config.remote
         self.version = version
@@ -214,10 +245,8 @@ class RemoteControl:
         except ConfigError as exc:
             self._refuse(remote.version, str(exc).replace("\n", " "))
             return False
-        from gateway_firmware.service import build_devices
-
         try:
-            devices, close = build_devices(candidate)
+            devices, close = self.build_devices(candidate)
         except Exception as exc:
             self._refuse(remote.version, f"cannot build its devices: {exc}")
             return False

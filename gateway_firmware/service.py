@@ -233,11 +233,16 @@ class GatewayService:
             clock=clock,
         )
         self.readings_polled = 0
+        from gateway_firmware.package_info import installed
+
+        self.publisher.status_extra.update(installed())  # Debian package and channel
         self.remote: RemoteControl | None = None
         if local_config.remote is not None:
             from gateway_firmware.remote import RemoteControl
 
-            self.remote = RemoteControl(self, local_config=local_config, version=remote_version)
+            self.remote = RemoteControl(
+                self, local_config=local_config, version=remote_version, build_devices=build_devices
+            )
 
     def replace_devices(
         self, config: GatewayConfig, devices: Sequence[PolledDevice], close: Callable[[], None]
