@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--database-url")
     p.set_defaults(func=_cmd_enrol)
 
+    p = gw.add_parser("revoke", help="take a gateway's access away at once (stolen Pi)")
+    p.add_argument("gateway_id")
+    p.add_argument("--reason")
+    p.add_argument("--by", default="operator")
+    p.add_argument("--database-url")
+    p.set_defaults(func=_cmd_revoke)
+
     p = gw.add_parser("enrolments", help="the enrolment log: codes made, used and refused")
     p.add_argument("--gateway", help="only this gateway")
     p.add_argument("--limit", type=int, default=50)
@@ -158,6 +165,25 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
         if args.qr_file:
             qr.save(str(args.qr_file), scale=6)
             print(f"QR code written to {args.qr_file}")
+    return 0
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    from collector.broker.security import BrokerSecurityError
+
+    service = _service(args, need_broker=True)
+    try:
+        revoked = service.revoke(args.gateway_id, by=args.by, reason=args.reason)
+    except (BrokerSecurityError, OSError) as exc:
+        print(f"gateways revoke: {exc}", file=sys.stderr)
+        return 1
+    if not revoked:
+        print(f"gateways revoke: {args.gateway_id} had no access to revoke", file=sys.stderr)
+        return 1
+    print(
+        f"revoked {args.gateway_id}: broker user and ACL removed, broker reloaded, key and "
+        "open enrolment codes invalidated; enrol a replacement with a new code"
+    )
     return 0
 
 

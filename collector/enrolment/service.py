@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.broker.reload import reload_broker
-from collector.broker.security import BrokerSecurityError, add_gateway
+from collector.broker.security import BrokerSecurityError, add_gateway, remove_user
 from collector.enrolment import codes
 from collector.remote.configs import ConfigRefusedError, latest_config, save_config
 from collector.remote.draft import Transport, draft_settings
@@ -187,6 +188,37 @@ class EnrolmentService:
             )
         log.info("enrolment code made for site %s (gateway %s)", site_id, gateway_id)
         return CreatedCode(code, site_id, gateway_id, now + lifetime, stored.config.version)
+
+    def revoke(self, gateway_id: str, *, by: str, reason: str | None = None) -> bool:
+        """Take a gateway's access away at once (a stolen or broken Pi).
+
+        Its broker user and ACL block go and the broker is reloaded, its command key is marked
+        revoked (no config or command is signed for it again) and unused codes for it stop
+        working. True when there was something to revoke; BrokerSecurityError when the broker
+        cannot be reloaded (the files are changed already: reload it by hand).
+        """
+        now = self._clock()
+        removed = remove_user(
+            gateway_id, password_file=self.broker.password_file, acl_file=self.broker.acl_file
+        )
+        with self.sessions() as session, session.begin():
+            key = session.get(GatewayKeyRow, gateway_id)
+            if key is not None and key.revoked_at is None:
+                key.revoked_at = now
+                removed = True
+            session.execute(
+                update(EnrolmentCodeRow)
+                .where(EnrolmentCodeRow.gateway_id == gateway_id)
+                .where(EnrolmentCodeRow.redeemed_at.is_(None))
+                .values(expires_at=now)
+            )
+            codes.log_event(
+                session, "revoked", at=now, gateway_id=gateway_id,
+                detail="; ".join(p for p in (f"by {by}", reason) if p),
+            )  # fmt: skip
+        reload_broker(self.broker.reload_command)
+        log.warning("gateway %s revoked by %s", gateway_id, by)
+        return removed
 
     # --- the Pi's side ----------------------------------------------------------------------
 
