@@ -9,7 +9,7 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 SYSTEM_PACKAGES := mosquitto influxdb socat chromium poppler-utils fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
-.PHONY: demo test lint typecheck pytest system-deps venv clean
+.PHONY: demo test lint typecheck pytest system-deps venv clean deb
 
 demo: system-deps $(STAMP)
 	$(VENV)/bin/zonnewijk demo $(DEMO_ARGS)
@@ -47,6 +47,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[gateway,server,dev]'
 	touch $(STAMP)
+
+# The gateway's Debian package for this machine's architecture, reproducibly (dist/*.deb);
+# VERSION=0.2.0-1 sets its version (default: pyproject's + "-1"). docs/gateway-fleet.md.
+deb:
+	packaging/build-deb.sh dist
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -16,7 +16,7 @@ import time
 from multiprocessing.connection import Connection
 
 from collector.simulator.modbus_device import SimulatedInverters, SunSpecLayout, layout_for
-from gateway_firmware.modbus.reader import DeviceReader
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 
 FAMILIES: dict[str, tuple[int, str]] = {

@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.ingest.commands",
     "collector.timeseries.commands",  # after registry.commands: adds to its "db" group
     "collector.broker.commands",
+    "collector.remote.commands",  # after broker.commands: adds to its "gateways" group
+    "collector.enrolment.commands",  # likewise
     "collector.simulator.inverter_commands",
     "collector.simulator.commands",
     "collector.dashboards.commands",
@@ -43,7 +45,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "registry": ("collector.registry.commands",),
     "broker": ("collector.broker.commands",),
     "collect": ("collector.ingest.commands",),
-    "gateways": ("collector.broker.commands",),
+    "gateways": (
+        "collector.broker.commands",
+        "collector.remote.commands",
+        "collector.enrolment.commands",
+    ),
     "simulate-inverter": ("collector.simulator.inverter_commands",),
     "simulate": ("collector.simulator.commands",),
     "simulate-fleet": ("collector.simulator.commands",),

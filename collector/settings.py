@@ -59,6 +59,32 @@ class Settings(BaseSettings):
         "makes the writer wait for the preparing thread (bench/ingest.py --switch-interval)",
     )
 
+    # Enrolment of gateways (collector/enrolment): the broker as the gateways reach it, the
+    # Mosquitto files that grant them access, and how the broker is told to re-read them.
+    gateway_broker_host: str | None = Field(
+        default=None, description="broker host name the gateways connect to; enables enrolment"
+    )
+    gateway_broker_port: int = Field(default=8883, ge=1, le=65535)
+    gateway_broker_ca: Path | None = Field(
+        default=None, description="CA certificate of the broker's TLS certificate (PEM)"
+    )
+    gateway_enrol_url: str | None = Field(
+        default=None,
+        description="HTTPS address the Pis enrol at; default ZONNEWIJK_PORTAL_BASE_URL",
+    )
+    fleet_mqtt_username: str | None = Field(
+        default=None,
+        description="broker user of the operator tools that send configs and commands "
+        "(a collector-class user of its own, e.g. collector-ops); default ZONNEWIJK_MQTT_USERNAME",
+    )
+    fleet_mqtt_password: SecretStr | None = None
+    mqtt_password_file: Path = Path("/etc/mosquitto/passwd")
+    mqtt_acl_file: Path = Path("/etc/mosquitto/zonnewijk.acl")
+    mqtt_reload_command: str = Field(
+        default="systemctl reload mosquitto",
+        description="re-reads the password and ACL files (SIGHUP); empty: reload by hand",
+    )
+
     secret_key: SecretStr = Field(
         default=SecretStr("dev"), description="signs portal sessions; required in production"
     )
@@ -76,7 +102,7 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS:
             problems.append("ZONNEWIJK_SECRET_KEY is a placeholder")
-        for name in ("influx_password", "mqtt_password"):
+        for name in ("influx_password", "mqtt_password", "fleet_mqtt_password"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 problems.append(f"ZONNEWIJK_{name.upper()} is a placeholder")

@@ -13,10 +13,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-#: ``read``, ``scan``, ``wire-schema`` (Modbus side); ``run``, ``spool`` (the service).
+#: ``read``, ``scan``, ``wire-schema`` (Modbus side); ``run``, ``spool`` (the service);
+#: ``enrol`` (a new Pi fetches its credentials and configuration).
 COMMAND_MODULES: tuple[str, ...] = (
-    "gateway_firmware.modbus.commands",
+    "gateway_firmware.devices.commands",
     "gateway_firmware.service",
+    "gateway_firmware.enrolment",
 )
 
 

@@ -25,6 +25,10 @@ from pydantic import (
 from gateway_firmware.spool import DEFAULT_MAX_READINGS
 from zonnewijk_wire import ID_PATTERN, MAX_READINGS_PER_BATCH
 
+# The devices section is what the server keeps and sends (issue 21): one model for both.
+from zonnewijk_wire.remote_config import DeviceConfig as DeviceConfig
+from zonnewijk_wire.remote_config import unique_device_ids
+
 DEFAULT_SPOOL_PATH = Path("/var/lib/zonnewijk-gateway/spool.sqlite3")
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -118,43 +122,17 @@ class SpoolConfig(_Section):
     audit: bool = Field(default=False, description="keep the key of every reading (tests only)")
 
 
-class DeviceConfig(_Section):
-    """One inverter, polled every ``interval_s``.
+class RemoteSettings(_Section):
+    """Remote configuration and diagnostics (written by ``zonnewijk-gateway enrol``)."""
 
-    Either ``host`` (Modbus TCP) or ``serial_port`` (Modbus RTU over RS-485) is given; devices
-    with the same host:port or serial port share one bus and are polled one request at a time.
-    """
-
-    device_id: Identifier
-    profile: Annotated[str, Field(min_length=1)] = Field(
-        default="sunspec", description="sunspec (discovered) or a file name in config/devices/"
-    )
-    unit: Annotated[int, Field(ge=0, le=247)] = 1
-    interval_s: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 10.0
-    host: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
-    serial_port: str | None = None
-    baudrate: Annotated[int, Field(ge=1200, le=115200)] = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    timeout_s: PositiveSeconds = 3.0
-    gap_s: Annotated[float, Field(ge=0, le=10)] = 0.05
-    rated_power_w: Annotated[float, Field(gt=0)] | None = Field(
-        default=None, description="AC rating, used to flag implausible counter jumps [W]"
-    )
+    command_key_file: Path = Field(description="the key that authenticates the server's messages")
+    state_dir: Path = Field(description="where the applied server configuration is kept")
 
     @model_validator(mode="after")
-    def _one_transport(self) -> Self:
-        if (self.host is None) == (self.serial_port is None):
-            raise ValueError("give exactly one of host (Modbus TCP) or serial_port (Modbus RTU)")
+    def _check(self) -> Self:
+        if not self.command_key_file.is_file():
+            raise ValueError(f"command_key_file {self.command_key_file} is not a readable file")
         return self
-
-    @property
-    def bus_key(self) -> str:
-        """Devices with the same key share one bus."""
-        return (
-            f"tcp:{self.host}:{self.port}" if self.host is not None else f"rtu:{self.serial_port}"
-        )
 
 
 class GatewayConfig(_Section):
@@ -168,16 +146,14 @@ class GatewayConfig(_Section):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     devices: Annotated[tuple[DeviceConfig, ...], Field(min_length=1)]
+    remote: RemoteSettings | None = Field(
+        default=None, description="take devices and intervals from the server (issue 21)"
+    )
 
     @field_validator("devices")
     @classmethod
     def _unique_ids(cls, devices: tuple[DeviceConfig, ...]) -> tuple[DeviceConfig, ...]:
-        seen: set[str] = set()
-        for d in devices:
-            if d.device_id in seen:
-                raise ValueError(f"device_id {d.device_id!r} appears twice")
-            seen.add(d.device_id)
-        return devices
+        return unique_device_ids(devices)
 
     @property
     def client_id(self) -> str:

@@ -153,6 +153,10 @@ class Publisher:
         self._last_status_at = -1e18
         self._reported_dropped = spool.dropped_total()
         self._started = False
+        #: extra fields of the status message (config version, package, channel: issue 21)
+        self.status_extra: dict[str, Any] = {}
+        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
+        self._messages: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self._client = self._make_client()
 
     # --- connection -------------------------------------------------------------------------
@@ -189,6 +193,7 @@ class Publisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         return client
 
     def start(self) -> None:
@@ -297,7 +302,25 @@ class Publisher:
         self._events.put(("puback", mid, not reason_code.is_failure, str(reason_code)))
         self._wake.set()
 
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._messages.put((message.topic, bytes(message.payload)))
+        self._wake.set()
+
     # --- main-thread API ------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
+        """Call ``handler(topic, payload)`` on the caller's thread (in :meth:`step`) for each
+        message on ``topic``; subscribed now and after every connect."""
+        self._subscriptions[topic] = handler
+        if self.connected:
+            self._client.subscribe(topic, qos=1)
+
+    def device_info(self, device_id: str) -> DeviceInfo | None:
+        return self._device_infos.get(device_id)
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish a retained QoS 1 message (when connected; paho resends it after a drop)."""
+        self._publish_retained(topic, payload)
 
     def wait(self, timeout_s: float) -> None:
         """Sleep until a broker event arrives or ``timeout_s`` passes [s]."""
@@ -344,6 +367,7 @@ class Publisher:
             spool_depth=self.spool.depth(),
             spool_dropped=self.spool.dropped_total(),
             last_poll=self.last_poll,
+            **self.status_extra,
         )
         self._publish_retained(status_topic(self.gateway_id), encode(status))
         self._last_status_at = self._clock()
@@ -448,6 +472,19 @@ class Publisher:
                     "broker refused the connection: %s - check mqtt.username/password and TLS",
                     reason,
                 )
+        if announce and self.connected and self._subscriptions:
+            self._client.subscribe([(topic, 1) for topic in self._subscriptions])
+        while True:
+            try:
+                topic, payload = self._messages.get_nowait()
+            except queue.Empty:
+                break
+            handler = self._subscriptions.get(topic)
+            if handler is not None:
+                try:
+                    handler(topic, payload)
+                except Exception:  # a bad message must never stop the gateway
+                    log.exception("handling a message on %s failed", topic)
         if acked:
             self.spool.delete(acked)
             self.stats.readings_acked += len(acked)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway_firmware import __version__
 from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, load_config
@@ -39,11 +39,14 @@ from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool, SpoolError
 from zonnewijk_wire import DeviceInfo, Reading, format_ts
 
+if TYPE_CHECKING:
+    from gateway_firmware.remote import RemoteControl
+
 log = logging.getLogger(__name__)
 
 
 class PolledDevice(Protocol):
-    """What the service needs from a device reader (``gateway_firmware.modbus.reader``)."""
+    """What the service needs from a device reader (``gateway_firmware.devices.reader``)."""
 
     device_id: str
     last_result: str
@@ -110,7 +113,7 @@ def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[
 
     Returns the readers and a function that closes their buses.
     """
-    from gateway_firmware.modbus.reader import DeviceReader
+    from gateway_firmware.devices.reader import DeviceReader
     from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 
     buses: dict[str, ModbusBus] = {}
@@ -195,6 +198,11 @@ class GatewayService:
         notifier: SystemdNotifier | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        local_config, remote_version = config, None
+        if config.remote is not None:  # devices and intervals from the server (remote.py)
+            from gateway_firmware.remote import startup_config
+
+            config, remote_version = startup_config(config)
         self.config = config
         self._close_devices: Callable[[], None] = lambda: None
         if devices is None:
@@ -225,6 +233,44 @@ class GatewayService:
             clock=clock,
         )
         self.readings_polled = 0
+        from gateway_firmware.package_info import installed
+
+        self.publisher.status_extra.update(installed())  # Debian package and channel
+        self.remote: RemoteControl | None = None
+        if local_config.remote is not None:
+            from gateway_firmware.remote import RemoteControl
+
+            self.remote = RemoteControl(
+                self, local_config=local_config, version=remote_version, build_devices=build_devices
+            )
+
+    def replace_devices(
+        self, config: GatewayConfig, devices: Sequence[PolledDevice], close: Callable[[], None]
+    ) -> None:
+        """Poll ``devices`` (one per ``config.devices``) from now on; the old buses close."""
+        old_close, now = self._close_devices, self._clock()
+        self.config, self._close_devices = config, close
+        self._schedules = [
+            _Schedule(dev, cfg.interval_s, now + 0.2 * i)
+            for i, (dev, cfg) in enumerate(zip(devices, config.devices, strict=True))
+        ]
+        self.publisher.status_interval_s = config.status_interval_s
+        old_close()
+        self._update_last_poll()
+
+    def devices_answering(self) -> bool:
+        """Whether any device answered its last poll."""
+        return any(s.last_outcome == "ok" for s in self._schedules)
+
+    def devices_with_config(self) -> list[tuple[PolledDevice, DeviceConfig]]:
+        return [(s.device, c) for s, c in zip(self._schedules, self.config.devices, strict=True)]
+
+    def poll_counts(self, device_id: str) -> tuple[int, int]:
+        """Polls and failed polls of a device since it was configured."""
+        for s in self._schedules:
+            if s.device.device_id == device_id:
+                return s.polls, s.failures
+        return 0, 0
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -271,6 +317,8 @@ class GatewayService:
             self.publisher.stop()
             self.spool.close()
             self._close_devices()
+            if self.remote is not None:
+                self.remote.close()
             self.notifier.close()
             log.info("gateway stopped; %d readings polled this run", self.readings_polled)
         return 0

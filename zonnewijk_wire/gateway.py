@@ -20,6 +20,15 @@ class GatewayStatus(Strict):
     spool_depth: Annotated[int, Field(ge=0)] | None = None
     spool_dropped: Annotated[int, Field(ge=0)] | None = None
     last_poll: str | None = Field(default=None, description="outcome of the last poll")
+    config_version: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="the server configuration version the gateway runs"
+    )
+    config_refused: str | None = Field(
+        default=None,
+        description="why the newest configuration sent was not applied (version: reason)",
+    )
+    package_version: str | None = Field(default=None, description="installed Debian package")
+    channel: str | None = Field(default=None, description="release channel: canary, stable")
 
 
 class DeviceInfo(Strict):

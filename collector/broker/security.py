@@ -6,8 +6,9 @@ Mosquitto reads two files (``config/mosquitto/zonnewijk.conf`` points at them):
   passwords never appear on a command line: they go through a private temporary file and
   ``mosquitto_passwd -U``;
 - the ACL file (``acl_file``) with one block per user. A gateway's block lets it write only
-  ``zonnewijk/v1/<its id>/...`` and read only its own ``commands`` topic; a collector's block
-  lets it read every gateway's readings and status and write the dead-letter topic.
+  ``zonnewijk/v1/<its id>/...`` and read only its own ``commands`` and ``config`` topics; a
+  collector's block (the server's processes) lets it read every gateway's readings, status and
+  diagnostics, write the gateways' configs and commands, and the dead-letter topic.
 
 Explicit per-user blocks rather than one ``pattern ... %u`` line: a ``pattern`` applies to
 every authenticated user, collectors included, while an explicit block gives gateway rights only
@@ -63,7 +64,9 @@ def gateway_acl_block(gateway_id: str) -> str:
             f"topic write {root}/meter",
             f"topic write {root}/status",
             f"topic write {root}/devices/+/info",
+            f"topic write {root}/diagnostics",
             f"topic read {root}/commands/#",
+            f"topic read {root}/config",
             f"# END gateway {gateway_id}",
         ]
     )
@@ -80,6 +83,9 @@ def collector_acl_block(username: str) -> str:
             f"topic read {TOPIC_ROOT}/+/meter",
             f"topic read {TOPIC_ROOT}/+/status",
             f"topic read {TOPIC_ROOT}/+/devices/+/info",
+            f"topic read {TOPIC_ROOT}/+/diagnostics",
+            f"topic readwrite {TOPIC_ROOT}/+/config",
+            f"topic write {TOPIC_ROOT}/+/commands/#",
             f"topic readwrite {TOPIC_ROOT}/_deadletter",
             f"# END collector {username}",
         ]

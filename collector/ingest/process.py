@@ -312,6 +312,13 @@ def _process_status(
         fields["firmware_version"] = status.firmware_version.replace("\n", " ")
     if status.last_poll:
         fields["last_poll"] = status.last_poll.replace("\n", " ")
+    # What the fleet runs (issue 21): Grafana's fleet table groups gateways by these.
+    if status.config_version is not None:
+        fields["config_version"] = status.config_version
+    for name in ("config_refused", "package_version", "channel"):
+        value = getattr(status, name)
+        if value:
+            fields[name] = value.replace("\n", " ")
     # The will ("offline") carries no time: it is stored when the broker sent it.
     point = Point(
         GATEWAY_STATUS_MEASUREMENT, {"gateway": status.gateway_id}, fields, status.ts or now

@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from collector.enrolment import http as enrolment_http
+from collector.enrolment.service import BrokerSetup, EnrolmentService
 from collector.portal import api, routes_auth, routes_pages
 from collector.portal.accounts import AccountService
 from collector.portal.config import PortalConfig
@@ -39,8 +41,17 @@ CSP = (
 )
 
 
-def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> FastAPI:
-    """The portal for ``config``; the store must be migrated (``zonnewijk db migrate``)."""
+def create_app(
+    config: PortalConfig,
+    *,
+    influx: InfluxClient | None = None,
+    enrolment_broker: BrokerSetup | None = None,
+) -> FastAPI:
+    """The portal for ``config``; the store must be migrated (``zonnewijk db migrate``).
+
+    With ``enrolment_broker`` the portal also serves gateway enrolment
+    (:mod:`collector.enrolment.http`); without it that route answers 404 (not served here).
+    """
     engine = make_engine(config.database_url)
     sessions = session_factory(engine)
     app = FastAPI(
@@ -75,6 +86,9 @@ def create_app(config: PortalConfig, *, influx: InfluxClient | None = None) -> F
     app.include_router(routes_auth.router)
     app.include_router(routes_pages.router)
     app.include_router(api.router)
+    app.include_router(enrolment_http.router)
+    if enrolment_broker is not None:
+        app.state.enrolment = EnrolmentService(sessions, enrolment_broker)
 
     @app.middleware("http")
     async def security_headers(

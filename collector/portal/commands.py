@@ -79,11 +79,13 @@ def _accounts(config: Any) -> Any:
 def _cmd_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from collector.enrolment.service import BrokerSetup
     from collector.portal.app import create_app
+    from collector.settings import get_settings
 
     config = _config(args)
     _accounts(config)  # refuse an unmigrated database before serving
-    app = create_app(config)
+    app = create_app(config, enrolment_broker=BrokerSetup.from_settings(get_settings()))
     uvicorn.run(
         app,
         host=args.host,

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,10 +20,21 @@ class _ThreadServer(uvicorn.Server):
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Serve ``app`` on a free port until the block ends; yields its base URL."""
+def serve_in_thread(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> Iterator[str]:
+    """Serve ``app`` on a free port until the block ends; yields its base URL (``https://``
+    with ``tls_cert`` and ``tls_key``)."""
     port = port or free_port()
-    server = _ThreadServer(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert else {}
+    server = _ThreadServer(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", **tls)  # type: ignore[arg-type]
+    )
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -32,7 +44,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int | None = Non
             raise RuntimeError(f"uvicorn did not start on {host}:{port}")
         time.sleep(0.05)
     try:
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls_cert else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

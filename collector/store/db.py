@@ -31,6 +31,7 @@ MODEL_MODULES = (
     "collector.store.ledger_models",
     "collector.store.alert_models",
     "collector.store.portal_models",
+    "collector.store.gateway_models",
 )
 
 

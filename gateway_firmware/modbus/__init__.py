@@ -1,1 +1,1 @@
-"""The Modbus side of the gateway: buses, read planning, device readers."""
+"""The Modbus plumbing of the gateway: buses, read planning, register codec, values, errors."""

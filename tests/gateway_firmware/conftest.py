@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from collector.simulator.modbus_device import Layout, SimulatedInverters
-from gateway_firmware.modbus.reader import DeviceReader
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 
 #: Bus settings for tests: no pause between requests, short timeouts.

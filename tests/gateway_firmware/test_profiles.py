@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from collector.simulator.modbus_device import DcValues, SimulatedInverters, layout_for
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.errors import ProfileError
-from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.profiles import (
     _schema,
     default_devices_dir,

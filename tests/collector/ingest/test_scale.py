@@ -158,7 +158,14 @@ def test_status_and_last_seen_are_stored_for_the_fault_detector(
     ) as collector:
         pub = publisher(mosquitto.port)
         status = GatewayStatus(
-            gateway_id="gw-7", state="online", ts=NOW, spool_depth=12, firmware_version="1.2.3"
+            gateway_id="gw-7",
+            state="online",
+            ts=NOW,
+            spool_depth=12,
+            firmware_version="1.2.3",
+            config_version=3,
+            package_version="1.2.3-1",
+            channel="canary",
         )
         publish_all(
             pub,
@@ -180,6 +187,9 @@ def test_status_and_last_seen_are_stored_for_the_fault_detector(
             "state": "online",
             "spool_depth": 12,
             "firmware_version": "1.2.3",
+            "config_version": 3,
+            "package_version": "1.2.3-1",
+            "channel": "canary",
         }
     ]
     assert collector.stats.rejected_messages["gateway_mismatch"] == 1

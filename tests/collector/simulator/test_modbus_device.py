@@ -18,7 +18,7 @@ from collector.simulator.modbus_device import (
     gateway_profile_for,
     layout_for,
 )
-from gateway_firmware.modbus.reader import DeviceReader
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus, RegisterKind
 from zonnewijk_wire import DcInput, InverterState, Reading, ReadingFlag
 

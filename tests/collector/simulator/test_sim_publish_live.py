@@ -17,7 +17,7 @@ from collector.simulator.live import LiveDevice, LiveFleet
 from collector.simulator.publish import PublishError, publish_history
 from collector.simulator.readings import chunk_reading
 from collector.timeseries.influx import InfluxClient
-from gateway_firmware.modbus.reader import DeviceReader
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.transport import ModbusBus
 from zonnewijk_wire import InverterState, Reading
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from collector.simulator.modbus_device import SimulatedInverters, SunSpecLayout, layout_for
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.errors import NoResponse
-from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 
 

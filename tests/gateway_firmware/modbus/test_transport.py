@@ -9,8 +9,8 @@ import pytest
 
 from collector.devtools.services import free_port
 from collector.simulator.modbus_device import SimulatedInverters, SunSpecLayout, layout_for
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.errors import ConnectionFailed, DeviceBusy
-from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus, RegisterKind
 
 Serve = Callable[..., SimulatedInverters]

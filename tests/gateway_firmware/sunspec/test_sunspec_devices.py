@@ -14,8 +14,8 @@ from collector.simulator.modbus_device import (
     sma_layout,
     solaredge_layout,
 )
+from gateway_firmware.devices.reader import DeviceReader
 from gateway_firmware.modbus.errors import ConnectionFailed, NotIdentified
-from gateway_firmware.modbus.reader import DeviceReader
 from gateway_firmware.modbus.transport import ModbusBus
 from gateway_firmware.sunspec.client import SunSpecDevice
 from zonnewijk_wire import InverterState, ReadingFlag

@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from gateway_firmware.devices.profile_device import ProfileDevice
 from gateway_firmware.modbus.errors import ModbusError
 from gateway_firmware.modbus.plausibility import (
     DEFAULT_RATED_AC_POWER_W,
     CounterCheck,
     power_is_plausible,
 )
-from gateway_firmware.modbus.profile_device import ProfileDevice
 from gateway_firmware.modbus.transport import ModbusBus
 from gateway_firmware.modbus.values import DecodedValues
 from gateway_firmware.profiles import Profile, load_profile

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from collector.simulator.modbus_device import SimulatedInverters, SunSpecLayout, layout_for
-from gateway_firmware.modbus.reader import DeviceReader
+from gateway_firmware.devices.reader import DeviceReader
 from zonnewijk_wire import ReadingFlag
 
 Serve = Callable[..., SimulatedInverters]

@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
+from gateway_firmware.devices.profile_device import ProfileDevice
+from gateway_firmware.devices.reader import SUNSPEC, DeviceReader
 from gateway_firmware.modbus.errors import DeviceException, ModbusError, ProfileError
-from gateway_firmware.modbus.profile_device import ProfileDevice
-from gateway_firmware.modbus.reader import SUNSPEC, DeviceReader
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 from gateway_firmware.profiles import Profile, load_profiles
 from gateway_firmware.sunspec.client import SunSpecDevice

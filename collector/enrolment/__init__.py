@@ -1,0 +1,1 @@
+"""Enrolment of new gateways: one-time codes, and credentials and configuration for the Pi."""

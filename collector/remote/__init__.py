@@ -1,0 +1,1 @@
+"""Gateways' configuration as the server keeps it: versions, validation, delivery."""
