@@ -14,26 +14,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import date, datetime, timedelta
+from datetime import date
 
-import numpy as np
-
-from collector.faults.episodes import findings
-from collector.faults.evaluation import (
-    DETECTABLE_DEGRADATION_LOSS,
-    EXPECTED_KINDS,
-    Score,
-    daily_from_series,
-    inject_step_losses,
-    score,
-    series_from_chunks,
-)
-from collector.faults.model import Finding
-from collector.faults.peers import detect_underperformance
-from collector.faults.pipeline import DetectorConfig, detect_recent
-from collector.simulator.engine import Simulation, window
-from collector.simulator.faults import generate_faults
-from collector.simulator.fleet import generate_fleet
+from collector.faults.evaluation import DETECTABLE_DEGRADATION_LOSS, EXPECTED_KINDS, Score
+from collector.faults.trial import run_trial
 
 #: Start of each seed's window: spring, summer, autumn into winter.
 STARTS = (date(2025, 3, 1), date(2025, 6, 1), date(2025, 10, 1), date(2025, 12, 1))
@@ -42,52 +26,12 @@ STARTS = (date(2025, 3, 1), date(2025, 6, 1), date(2025, 10, 1), date(2025, 12, 
 def run_one(
     seed: int, start_day: date, days: int, sites: int, interval_s: int, score_into: Score
 ) -> None:
-    t0 = time.perf_counter()
-    fleet = generate_fleet(sites, seed=seed)
-    start, end = window(start_day, days)
-    # dead strings are rare (0.15 per site-year, multi-MPPT sites only): draw more to measure them
-    faults = generate_faults(
-        fleet, start, end, rates_per_site_year={"dead_string": 2.0}, interval_s=interval_s
-    )
-    sim = Simulation(fleet, start, end, interval_s, faults, batch_s=interval_s)
-    # the simulator also schedules faults on sites not commissioned yet: nothing there to break
-    commissioned = {s.device_id: s.commissioned for s in fleet.sites}
-    truth = [f for f in faults.faults if f.start.date() >= commissioned[f.device_id]]
-    skipped = len(faults) - len(truth)
-    chunks = list(sim.chunks())
-    series = series_from_chunks(fleet, chunks, interval_s)
-    del chunks
-    # step losses of 30-45 %, which the simulator only injects as slow soiling ramps
-    rng = np.random.default_rng([seed, 0x10557])
-    series, injected = inject_step_losses(series, fleet, rng, count=max(1, sites * days // 900))
-    truth = [*truth, *injected]
-    t_sim = time.perf_counter() - t0
-    config = DetectorConfig()
-    found: list[tuple[Finding, datetime]] = []
-    step = timedelta(seconds=interval_s)
-    for detection in detect_recent(series, config):
-        for f in findings(detection, series.times, series.device_ids, series.gateway_ids):
-            found.append((f, f.start + step))
-    daily, run_at = daily_from_series(series, fleet)
-    day_detection = detect_underperformance(daily, config.peers)
-    day_index = {d: i for i, d in enumerate(daily.days.astype("datetime64[D]").tolist())}
-    for f in findings(day_detection, daily.days, daily.device_ids, series.gateway_ids):
-        found.append((f, run_at[day_index[f.start.date()]]))
-    t_det = time.perf_counter() - t0 - t_sim
-    epoch = series.times.astype(np.int64)
-    score(
-        found,
-        truth,
-        sites=sites,
-        days=days,
-        daylight=(epoch, series.sun_elevation_deg),
-        into=score_into,
-    )
+    info = run_trial(seed, start_day, days, sites, interval_s, score_into)
     print(
-        f"seed {seed} from {start_day}: {len(truth)} faults "
-        f"(of which {len(injected)} step losses added here; {skipped} more on sites not "
-        f"commissioned yet), {len(found)} alerts; "
-        f"simulated in {t_sim:.1f} s, detected in {t_det:.1f} s",
+        f"seed {seed} from {start_day}: {info.faults} faults "
+        f"(of which {info.step_losses} step losses added here; {info.skipped} more on sites not "
+        f"commissioned yet), {info.alerts} alerts; "
+        f"simulated in {info.simulate_s:.1f} s, detected in {info.detect_s:.1f} s",
         flush=True,
     )
 
