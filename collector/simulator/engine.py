@@ -104,7 +104,12 @@ class Chunk:
 
 @dataclass(frozen=True)
 class CounterResetRecord:
-    """A counter reset as it happened: the last reading before and the first after."""
+    """A counter reset as it happened: the old inverter's final counter and the new one's first.
+
+    ``last_energy_wh`` is the old inverter's counter at the swap (``epoch_s``), as read off its
+    display when it is taken out: it includes what it produced since the last reading, so the
+    registry's record and the readings together account for every watt-hour.
+    """
 
     site_index: int
     epoch_s: int
@@ -336,7 +341,8 @@ class Simulation:
         energy = (prev_pac + pac) * 0.5 * dt_h
         counter = self.counter_wh[None, :] + np.cumsum(energy, axis=0)
         for s, i, new_counter in sorted(resets, key=lambda r: r[1]):
-            before = counter[i - 1, s] if i > 0 else self.counter_wh[s]
+            # The old inverter ran until the swap at this reading time: its final counter.
+            before = counter[i, s]
             counter[i:, s] += new_counter - counter[i, s]
             res = self.counter_resolution[s]
             self.reset_log.append(

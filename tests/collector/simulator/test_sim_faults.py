@@ -26,7 +26,7 @@ from collector.simulator.faults import (
     read_ground_truth,
     write_ground_truth,
 )
-from collector.simulator.fleet import Fleet, generate_fleet
+from collector.simulator.fleet import COUNTER_RESOLUTION_WH, Fleet, generate_fleet
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 END = START + timedelta(days=3)
@@ -167,7 +167,10 @@ def test_counter_reset_is_recorded(fleet: Fleet) -> None:
     assert chunk.ac_energy_wh[i, 5] < 100
     (record,) = sim.reset_log
     assert record.site_index == 5 and record.epoch_s == int(_at(10).timestamp())
-    assert record.last_energy_wh == chunk.ac_energy_wh[i - 1, 5]
+    # The old inverter's final counter: its last reading plus what it produced until the swap.
+    resolution = COUNTER_RESOLUTION_WH[fleet.sites[5].family]
+    since_last = record.last_energy_wh - chunk.ac_energy_wh[i - 1, 5]
+    assert since_last == pytest.approx(chunk.energy_wh[i, 5], abs=resolution)
     assert record.first_energy_wh == chunk.ac_energy_wh[i, 5]
     # After the reset the new counter is again consistent with the energy.
     after = chunk.ac_energy_wh[-1, 5] - chunk.ac_energy_wh[i, 5]
