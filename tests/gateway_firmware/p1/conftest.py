@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,41 +12,13 @@ import pytest
 import serial  # pyserial
 from dsmr_parser.parsers import TelegramParser
 
+from collector.devtools.pty import PtyPair
+
 
 def with_crc(text: str) -> str:
     """A telegram with its CRC16 (CRC-16/ARC over '/' ... '!') computed for its text."""
     body = text[: text.index("!") + 1]
     return f"{body}{TelegramParser.crc16(body):04X}\r\n"
-
-
-class PtyPair:
-    """socat's two linked pseudo-terminals: the meter's end and the gateway's (the cable)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        socat = shutil.which("socat")
-        if socat is None:
-            pytest.fail("socat is not installed (make installs it; apt-get install socat)")
-        self.meter_end = str(tmp_path / "meter")
-        self.gateway_end = str(tmp_path / "gateway")
-        self.process = subprocess.Popen(
-            [
-                socat,
-                f"PTY,link={self.meter_end},raw,echo=0",
-                f"PTY,link={self.gateway_end},raw,echo=0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not (Path(self.meter_end).exists() and Path(self.gateway_end).exists()):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail("socat did not create the pty pair")
-            time.sleep(0.02)
-
-    def unplug(self) -> None:
-        """Pull the cable: socat ends and both pseudo-terminals disappear."""
-        self.process.terminate()
-        self.process.wait(5)
 
 
 class Meter:
@@ -93,10 +63,9 @@ class Meter:
 
 @pytest.fixture
 def pty_pair(tmp_path: Path) -> Iterator[PtyPair]:
-    pair = PtyPair(tmp_path)
-    yield pair
-    if pair.process.poll() is None:
-        pair.unplug()
+    """socat's two linked pseudo-terminals: the meter's end and the gateway's (the cable)."""
+    with PtyPair(tmp_path) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -105,7 +74,7 @@ def meter(pty_pair: PtyPair) -> Iterator[Callable[..., Meter]]:
     started: list[Meter] = []
 
     def start(telegrams: Callable[[int], bytes | None], period_s: float = 1.0) -> Meter:
-        m = Meter(pty_pair.meter_end, telegrams, period_s)
+        m = Meter(pty_pair.device_end, telegrams, period_s)
         started.append(m)
         return m
 

@@ -10,8 +10,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.devtools.pty import PtyPair
 from tests.gateway_firmware.p1 import published_telegrams as published
-from tests.gateway_firmware.p1.conftest import Meter, PtyPair
+from tests.gateway_firmware.p1.conftest import Meter
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.devtools.pty import PtyPair
 from gateway_firmware.p1.port import P1Port, TelegramFramer
 from gateway_firmware.p1.source import P1Source
 from tests.gateway_firmware.p1 import published_telegrams as published
-from tests.gateway_firmware.p1.conftest import Meter, PtyPair
+from tests.gateway_firmware.p1.conftest import Meter
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from collector.devtools.pty import PtyPair
 from collector.devtools.services import Mosquitto
 from collector.ingest.directory import DeviceRecord, StaticDirectory
 from collector.ingest.pipeline import Collector, MqttConnection
@@ -22,7 +23,7 @@ from collector.timeseries.influx import InfluxClient
 from gateway_firmware.config import parse_config
 from gateway_firmware.service import GatewayService
 from tests.gateway_firmware.p1 import published_telegrams as published
-from tests.gateway_firmware.p1.conftest import Meter, PtyPair, with_crc
+from tests.gateway_firmware.p1.conftest import Meter, with_crc
 
 GW = "gw-p1"
 #: The published DSMR 5.0 telegram's export register 2.8.1, 2.444 kWh, as a template.
