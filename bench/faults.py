@@ -8,6 +8,11 @@ median time to detection, then overall precision and false alerts per 1,000 inve
     .venv/bin/python bench/faults.py [--seeds 1 2 3] [--days 90] [--sites 122]
 
 The last line is ``faults: recall <r> precision <p> false_alerts_per_1000_inverter_days <f>``.
+
+Figures (``bench/_figures.py``), goals of issue 15: recall at least 0.95 for every fault type
+with faults expected to be found, overall precision at least 0.97, at most 0.3 false alerts per
+1,000 inverter-days; and issue 8's time goals as the share found in time (offline, fault state:
+0.99 within 30 daylight minutes; dead string, underperformance: 0.9 within 3 days).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from datetime import date, datetime, timedelta
 
 import numpy as np
+from _figures import at_least, at_most, report
 
 from collector.faults.episodes import findings
 from collector.faults.evaluation import (
@@ -136,7 +142,42 @@ def main() -> int:
         f"faults: recall {total.recall:.3f} precision {total.precision:.3f} "
         f"false_alerts_per_1000_inverter_days {total.false_per_1000_inverter_days:.2f}"
     )
+    report_figures(total)
     return 0
+
+
+#: Issue 8's time goals: share of expected faults found within the type's time limit.
+IN_TIME_GOALS = {"offline": 0.99, "fault_state": 0.99, "dead_string": 0.9, "underperformance": 0.9}
+
+
+def report_figures(total: Score) -> None:
+    """The figures ``make bench`` records, each against the issue's goal."""
+    for fault_type, s in sorted(total.by_type.items()):
+        if s.expected:
+            report(
+                f"recall_{fault_type}",
+                s.recall,
+                "",
+                at_least(0.95, "issue 15: every fault type expected to be found"),
+                detail=f"{s.detected}/{s.expected} found; median {s.median_daylight_delay_min:.0f} "
+                f"daylight min after the start",
+            )
+        if fault_type in IN_TIME_GOALS:
+            report(
+                f"in_time_{fault_type}",
+                s.within_goal,
+                "",
+                at_least(IN_TIME_GOALS[fault_type], "issue 8: found within the type's time goal"),
+            )
+    report("precision", total.precision, "", at_least(0.97, "issue 15"))
+    report(
+        "false_alerts_per_1000_inverter_days",
+        total.false_per_1000_inverter_days,
+        "",
+        at_most(0.3, "issue 15"),
+        detail=f"{total.false_alerts} false of {total.alerts} alerts, "
+        f"{total.inverter_days:.0f} inverter-days",
+    )
 
 
 if __name__ == "__main__":
