@@ -81,7 +81,8 @@ def report(
     """Print one figure against its goal and record it for ``make bench``; True when met."""
     status = "" if goal is None else ("PASS" if goal.met(value) else "SHORT")
     goal_text = "" if goal is None else f"  goal {goal.text()}"
-    print(f"figure {figure} = {value:.6g} {unit}{goal_text}  {status}".rstrip())
+    unit_text = f" {unit}" if unit else ""
+    print(f"figure {figure} = {value:.6g}{unit_text}{goal_text}  {status}".rstrip())
     path = os.environ.get(ENV)
     if path:
         record = {
