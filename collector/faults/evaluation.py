@@ -281,10 +281,12 @@ def inject_step_losses(
     injected: list[InjectedFault] = []
     if t < 2 * steps_per_day:
         raise ValueError("step losses need a run of at least two days")
-    devices = rng.choice(len(fleet.sites), size=min(count, len(fleet.sites)), replace=False)
+    n_days = t // steps_per_day
+    first = min(15, max(1, n_days // 2))  # leave the peer comparison days to learn
+    # only roofs that are there: a site commissioned later has nothing to lose yet
+    producing = np.flatnonzero(np.isfinite(energy[:, : first * steps_per_day]).any(axis=1))
+    devices = rng.choice(producing, size=min(count, producing.size), replace=False)
     for d in devices:
-        n_days = t // steps_per_day
-        first = min(15, max(1, n_days // 2))  # leave the peer comparison days to learn
         day = int(rng.integers(first, max(first + 1, n_days - 3)))
         i0 = day * steps_per_day + int(6 * 3600 // series.step_s)
         i1 = min(t, i0 + int(rng.uniform(*days_range) * steps_per_day))
