@@ -14,11 +14,12 @@ import sys
 from collections.abc import Sequence
 
 #: ``read``, ``scan``, ``wire-schema`` (Modbus side); ``run``, ``spool`` (the service);
-#: ``enrol`` (a new Pi fetches its credentials and configuration).
+#: ``enrol`` (a new Pi fetches its credentials and configuration); ``p1`` (the smart meter).
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway_firmware.devices.commands",
     "gateway_firmware.service",
     "gateway_firmware.enrolment",
+    "gateway_firmware.p1.commands",
 )
 
 

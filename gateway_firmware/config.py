@@ -122,6 +122,35 @@ class SpoolConfig(_Section):
     audit: bool = Field(default=False, description="keep the key of every reading (tests only)")
 
 
+class P1Config(_Section):
+    """The smart meter's P1 port (issue 17): only configured for a member who opted in.
+
+    The consent's scope decides ``gas``; its granularity ``interval_s``.
+    """
+
+    serial_port: Annotated[str, Field(min_length=1)] = Field(
+        description="the P1 cable's serial device, e.g. /dev/ttyUSB0"
+    )
+    device_id: Identifier = Field(default="p1", description="the meter's id on the wire")
+    dsmr: Literal["auto", "5", "4", "2.2"] = Field(
+        default="auto", description="DSMR version: its serial settings; auto reads 2.2-5"
+    )
+    baudrate: Literal[9600, 115200] | None = Field(
+        default=None, description="override the version's baud rate"
+    )
+    interval_s: Annotated[int, Field(ge=10, le=3600)] = Field(
+        default=300, description="one reading per interval; divides an hour [s]"
+    )
+    gas: bool = Field(default=False, description="include the gas meter (opted in to gas)")
+
+    @field_validator("interval_s")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if 3600 % value:
+            raise ValueError(f"interval_s must divide an hour (60, 300, 900...), got {value}")
+        return value
+
+
 class RemoteSettings(_Section):
     """Remote configuration and diagnostics (written by ``zonnewijk-gateway enrol``)."""
 
@@ -148,6 +177,9 @@ class GatewayConfig(_Section):
     devices: Annotated[tuple[DeviceConfig, ...], Field(min_length=1)]
     remote: RemoteSettings | None = Field(
         default=None, description="take devices and intervals from the server (issue 21)"
+    )
+    p1: P1Config | None = Field(
+        default=None, description="the smart meter's P1 port, when the member opted in"
     )
 
     @field_validator("devices")

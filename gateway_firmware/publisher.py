@@ -7,6 +7,9 @@ those readings. paho keeps unacknowledged messages and sends them again after a 
 the mapping stays valid for the life of the process; after a restart everything still in the
 spool is sent again (a reading that arrives twice overwrites itself in InfluxDB).
 
+Inverter readings go to ``.../readings`` (:class:`~zonnewijk_wire.ReadingsBatch`), grid-meter
+readings to ``.../meter`` (:class:`~zonnewijk_wire.MeterBatch`); a message holds one kind.
+
 Two lanes share the connection:
 
 - **live**: a reading just polled is sent at once, in its own small batch;
@@ -44,16 +47,20 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway_firmware.config import MqttConfig, SpoolConfig
-from gateway_firmware.spool import Spool, SpooledReading
+from gateway_firmware.spool import Spool, Spoolable, SpooledReading, kind_of
 from zonnewijk_wire import (
     DeviceInfo,
     GatewayStatus,
+    MeterBatch,
+    MeterFlag,
+    MeterReading,
     Reading,
     ReadingFlag,
     ReadingsBatch,
     device_info_topic,
     encode,
     encode_batch,
+    meter_topic,
     readings_topic,
     status_topic,
 )
@@ -333,15 +340,17 @@ class Publisher:
         if self.connected:
             self._publish_retained(device_info_topic(self.gateway_id, info.device_id), encode(info))
 
-    def send_live(self, readings: Sequence[tuple[int, Reading]]) -> bool:
-        """Send readings that were just spooled (spool id, reading) at once.
+    def send_live(self, readings: Sequence[tuple[int, Spoolable]]) -> bool:
+        """Send readings that were just spooled (spool id, reading) at once, one message per
+        kind (inverter readings, meter readings).
 
         Returns False when they were left to the replay lane (not connected, or too many live
         messages already waiting for a PUBACK).
         """
         if not readings or not self.connected or self._live_inflight >= LIVE_WINDOW:
             return False
-        self._publish_batch(list(readings), replay=False)
+        for run in _runs_of_one_kind(list(readings)):
+            self._publish_batch(run, replay=False)
         return True
 
     def step(self) -> float:
@@ -379,14 +388,28 @@ class Publisher:
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("publishing %s failed: %s", topic, mqtt.error_string(info.rc))
 
-    def _publish_batch(self, readings: list[tuple[int, Reading]], *, replay: bool) -> None:
-        batch = ReadingsBatch(
-            gateway_id=self.gateway_id,
-            seq=self.spool.next_seq(),
-            sent_at=_now(),
-            readings=tuple(r for _, r in readings),
-        )
-        info = self._client.publish(readings_topic(self.gateway_id), encode_batch(batch), qos=1)
+    def _publish_batch(self, readings: list[tuple[int, Spoolable]], *, replay: bool) -> None:
+        """Publish readings of one kind as one message."""
+        meters = [r for _, r in readings if isinstance(r, MeterReading)]
+        batch: ReadingsBatch | MeterBatch
+        if meters:
+            assert len(meters) == len(readings), "one kind per message"
+            topic = meter_topic(self.gateway_id)
+            batch = MeterBatch(
+                gateway_id=self.gateway_id,
+                seq=self.spool.next_seq(),
+                sent_at=_now(),
+                readings=tuple(meters),
+            )
+        else:
+            topic = readings_topic(self.gateway_id)
+            batch = ReadingsBatch(
+                gateway_id=self.gateway_id,
+                seq=self.spool.next_seq(),
+                sent_at=_now(),
+                readings=tuple(r for _, r in readings if isinstance(r, Reading)),
+            )
+        info = self._client.publish(topic, encode_batch(batch), qos=1)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             # paho did not keep the message: leave the readings to the replay lane.
             log.warning("publish refused by the MQTT client: %s", mqtt.error_string(info.rc))
@@ -522,18 +545,13 @@ class Publisher:
             rows = self._next_backlog()
             if not rows:
                 return float("inf")
+            # one message holds one kind: send the leading run, the rest comes next round
+            other = next((i for i, r in enumerate(rows) if r.kind != rows[0].kind), len(rows))
+            rows = rows[:other]
             if self._tokens < len(rows):
                 return (len(rows) - self._tokens) / self.replay_rate
             self._tokens -= len(rows)
-            readings: list[tuple[int, Reading]] = []
-            for row in rows:
-                reading = row.reading()
-                if ReadingFlag.REPLAYED not in reading.flags:
-                    reading = reading.model_copy(
-                        update={"flags": (*reading.flags, ReadingFlag.REPLAYED)}
-                    )
-                readings.append((row.id, reading))
-            self._publish_batch(readings, replay=True)
+            self._publish_batch([(row.id, _flag_replayed(row.item())) for row in rows], replay=True)
             self._replay_cursor = max(self._replay_cursor, rows[-1].id)
         return float("inf")  # woken by the next PUBACK
 
@@ -549,3 +567,27 @@ class Publisher:
                 return free
             cursor = rows[-1].id
             self._replay_cursor = cursor
+
+
+def _flag_replayed(item: Spoolable) -> Spoolable:
+    """The reading with its kind's ``replayed`` flag added (once)."""
+    if isinstance(item, MeterReading):
+        if MeterFlag.REPLAYED in item.flags:
+            return item
+        return item.model_copy(update={"flags": (*item.flags, MeterFlag.REPLAYED)})
+    if ReadingFlag.REPLAYED in item.flags:
+        return item
+    return item.model_copy(update={"flags": (*item.flags, ReadingFlag.REPLAYED)})
+
+
+def _runs_of_one_kind(
+    readings: list[tuple[int, Spoolable]],
+) -> list[list[tuple[int, Spoolable]]]:
+    """Consecutive readings of one kind, in their order (one message each)."""
+    runs: list[list[tuple[int, Spoolable]]] = []
+    for entry in readings:
+        if runs and kind_of(runs[-1][-1][1]) == kind_of(entry[1]):
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return runs

@@ -40,6 +40,7 @@ from gateway_firmware.spool import Spool, SpoolError
 from zonnewijk_wire import DeviceInfo, Reading, format_ts
 
 if TYPE_CHECKING:
+    from gateway_firmware.p1.source import P1Source
     from gateway_firmware.remote import RemoteControl
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,23 @@ def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[
     return readers, close
 
 
+def build_p1(config: GatewayConfig) -> P1Source:
+    """The P1 meter reader of ``config.p1``; salt and meter state beside the spool."""
+    from gateway_firmware.p1.port import P1Port
+    from gateway_firmware.p1.source import P1Source
+
+    p1 = config.p1
+    assert p1 is not None
+    port = P1Port(p1.serial_port, dsmr=p1.dsmr, baudrate=p1.baudrate)
+    return P1Source(
+        p1.device_id,
+        port,
+        state_dir=config.spool.path.parent,
+        interval_s=p1.interval_s,
+        gas=p1.gas,
+    )
+
+
 # --- the service ----------------------------------------------------------------------------
 
 #: How often ``STATUS=`` (shown by ``systemctl status``) is refreshed [s].
@@ -188,6 +206,8 @@ class GatewayService:
         systemd notifier (default: from the environment).
     clock
         Monotonic clock [s].
+    p1
+        The P1 meter reader (default: built from ``config.p1`` when the section is there).
     """
 
     def __init__(
@@ -197,6 +217,7 @@ class GatewayService:
         devices: Sequence[PolledDevice] | None = None,
         notifier: SystemdNotifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        p1: P1Source | None = None,
     ) -> None:
         local_config, remote_version = config, None
         if config.remote is not None:  # devices and intervals from the server (remote.py)
@@ -233,6 +254,10 @@ class GatewayService:
             clock=clock,
         )
         self.readings_polled = 0
+        self.meter_readings = 0
+        self.p1: P1Source | None = p1
+        if self.p1 is None and config.p1 is not None:
+            self.p1 = build_p1(config)
         from gateway_firmware.package_info import installed
 
         self.publisher.status_extra.update(installed())  # Debian package and channel
@@ -288,6 +313,8 @@ class GatewayService:
             self.spool.depth(),
         )
         self.publisher.start()
+        if self.p1 is not None:
+            self.p1.start()
         self.notifier.notify("READY=1")
         last_watchdog = last_status = -1e18
         watchdog_every = self.notifier.watchdog_interval_s
@@ -299,6 +326,8 @@ class GatewayService:
                 for sched in self._schedules:
                     if sched.due <= now and not self._stop.is_set():
                         self._poll(sched)
+                if self.p1 is not None:
+                    self._collect_meter(self.p1)
                 replay_wait = self.publisher.step()
                 now = self._clock()
                 if watchdog_every is not None and now - last_watchdog >= watchdog_every:
@@ -315,6 +344,8 @@ class GatewayService:
         finally:
             self.notifier.notify("STOPPING=1")
             self.publisher.stop()
+            if self.p1 is not None:
+                self.p1.close()
             self.spool.close()
             self._close_devices()
             if self.remote is not None:
@@ -354,6 +385,15 @@ class GatewayService:
             except Exception as exc:
                 log.warning("%s: cannot read device info yet: %s", device.device_id, exc)
 
+    def _collect_meter(self, p1: P1Source) -> None:
+        """Spool and send the P1 meter's completed interval readings."""
+        readings = p1.collect()
+        if readings:
+            ids = self.spool.append(readings)  # committed before it is published
+            self.meter_readings += len(readings)
+            self.publisher.send_live(list(zip(ids, readings, strict=True)))
+        self._update_last_poll()
+
     def _status_line(self) -> str:
         broker = "connected" if self.publisher.connected else "broker unreachable"
         return (
@@ -366,6 +406,8 @@ class GatewayService:
         for sched in self._schedules:
             result = getattr(sched.device, "last_result", None) or sched.last_outcome
             parts.append(f"{sched.device.device_id}: {result}")
+        if self.p1 is not None:
+            parts.append(f"{self.p1.device_id}: {self.p1.status()}")
         self.publisher.last_poll = "; ".join(parts)[:500]
 
 

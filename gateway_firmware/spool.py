@@ -7,6 +7,10 @@ oldest readings are dropped, counted (``dropped_total``, reported as ``spool_dro
 gateway's status message) and logged at ERROR level, because dropped readings are missing
 from the members' yields.
 
+Inverter readings and grid-meter readings (P1, SunSpec meters) share the spool and its
+guarantees: each row carries its ``kind`` (``reading`` or ``meter``), and the publisher sends
+each kind on its own topic.
+
 The spool is one SQLite file in WAL mode. One connection is used by one thread (the gateway's
 main loop); ``zonnewijk-gateway spool`` opens the file read-only while the service runs.
 """
@@ -25,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from zonnewijk_wire import Reading, to_wire_dict
+from zonnewijk_wire import MeterReading, Reading, to_wire_dict
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,8 @@ CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     device_id TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'reading'
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -50,9 +55,23 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     device_id TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'reading'
 );
 """
+
+#: The kinds of row in the spool: an inverter's :class:`Reading`, a grid meter's
+#: :class:`MeterReading`.
+READING_KIND = "reading"
+METER_KIND = "meter"
+
+#: What the spool holds: inverter readings and grid-meter readings.
+Spoolable = Reading | MeterReading
+
+
+def kind_of(item: Spoolable) -> str:
+    """The spool kind of a reading (``reading`` or ``meter``)."""
+    return METER_KIND if isinstance(item, MeterReading) else READING_KIND
 
 
 class SpoolError(RuntimeError):
@@ -91,10 +110,19 @@ class SpooledReading:
     device_id: str
     ts_ms: int
     payload: str
+    kind: str = READING_KIND
 
     def reading(self) -> Reading:
-        """The stored reading, validated again."""
+        """The stored inverter reading, validated again (ValueError for a meter reading)."""
+        if self.kind != READING_KIND:
+            raise ValueError(f"spool row {self.id} holds a {self.kind} reading, not an inverter's")
         return Reading.model_validate_json(self.payload)
+
+    def item(self) -> Spoolable:
+        """The stored reading of whichever kind, validated again."""
+        if self.kind == METER_KIND:
+            return MeterReading.model_validate_json(self.payload)
+        return self.reading()
 
 
 @dataclass(frozen=True)
@@ -202,6 +230,18 @@ class Spool:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"readings", "meta"} <= tables:
             raise SpoolError(f"{self.path} is a SQLite file but not a gateway spool")
+        # Spools written before meter readings (issue 17) have no kind column: every row is an
+        # inverter reading. The service adds the column; a read-only look reads it as such.
+        self._kind_sql = "kind"
+        for table in ("readings", "audit"):
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if columns and "kind" not in columns:
+                if self.read_only:
+                    self._kind_sql = f"'{READING_KIND}'"
+                else:
+                    db.execute(
+                        f"ALTER TABLE {table} ADD COLUMN kind TEXT NOT NULL DEFAULT '{READING_KIND}'"
+                    )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -224,8 +264,9 @@ class Spool:
 
     # --- writing --------------------------------------------------------------------------
 
-    def append(self, readings: Sequence[Reading]) -> list[int]:
-        """Commit readings (durably) and return their spool ids, oldest first.
+    def append(self, readings: Sequence[Spoolable]) -> list[int]:
+        """Commit readings (inverters' or meters', durably) and return their spool ids, oldest
+        first.
 
         When the spool would exceed ``max_readings`` the oldest readings are dropped in the
         same transaction, counted and logged.
@@ -233,7 +274,12 @@ class Spool:
         if not readings:
             return []
         rows = [
-            (r.device_id, _ts_ms(r.ts), json.dumps(to_wire_dict(r), separators=(",", ":")))
+            (
+                r.device_id,
+                _ts_ms(r.ts),
+                json.dumps(to_wire_dict(r), separators=(",", ":")),
+                kind_of(r),
+            )
             for r in readings
         ]
         db = self._db
@@ -243,13 +289,14 @@ class Spool:
         try:
             for row in rows:
                 cur = db.execute(
-                    "INSERT INTO readings (device_id, ts_ms, payload) VALUES (?, ?, ?)", row
+                    "INSERT INTO readings (device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?)",
+                    row,
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
             if self.audit:
                 db.executemany(
-                    "INSERT INTO audit (id, device_id, ts_ms, payload) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO audit (id, device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?, ?)",
                     [(i, *row) for i, row in zip(ids, rows, strict=True)],
                 )
             excess = self._depth + len(rows) - self.max_readings
@@ -313,7 +360,8 @@ class Spool:
     def after(self, after_id: int, limit: int) -> list[SpooledReading]:
         """Up to ``limit`` readings with an id above ``after_id``, oldest first."""
         rows = self._db.execute(
-            "SELECT id, device_id, ts_ms, payload FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            f"SELECT id, device_id, ts_ms, payload, {self._kind_sql} FROM readings"
+            " WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         ).fetchall()
         return [SpooledReading(*row) for row in rows]
@@ -365,8 +413,8 @@ class Spool:
     def audited(self) -> list[SpooledReading]:
         """Every reading committed while ``audit`` was on, published or not, in order."""
         return [
-            SpooledReading(int(i), str(d), int(t), str(p))
-            for i, d, t, p in self._db.execute(
-                "SELECT id, device_id, ts_ms, payload FROM audit ORDER BY id"
+            SpooledReading(int(i), str(d), int(t), str(p), str(k))
+            for i, d, t, p, k in self._db.execute(
+                f"SELECT id, device_id, ts_ms, payload, {self._kind_sql} FROM audit ORDER BY id"
             )
         ]

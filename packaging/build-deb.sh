@@ -75,6 +75,10 @@ echo "$version" > "$stage/opt/zonnewijk-gateway/PACKAGE_VERSION"
 
 # 3. the rest of the file system
 install -D -m 0644 "$here/debian/zonnewijk-gateway.service" "$stage/lib/systemd/system/zonnewijk-gateway.service"
+for unit in zonnewijk-gateway-rollback.service zonnewijk-gateway-mark-good.service zonnewijk-gateway-mark-good.timer; do
+    install -D -m 0644 "$here/debian/$unit" "$stage/lib/systemd/system/$unit"
+done
+install -D -m 0755 "$here/debian/rollback" "$stage/usr/lib/zonnewijk-gateway/rollback"
 install -D -m 0644 "$here/debian/journald.conf" "$stage/usr/lib/systemd/journald.conf.d/zonnewijk-gateway.conf"
 install -d "$stage/usr/bin"
 ln -s "$venv/bin/zonnewijk-gateway" "$stage/usr/bin/zonnewijk-gateway"

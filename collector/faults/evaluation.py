@@ -16,12 +16,20 @@ the horizon), since production detectors cannot see anything at night.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from collector.faults.daily_energy import (
+    BUCKET_S,
+    DAYLIGHT_ELEVATION_DEG,
+    counter_resolution_wh,
+    daily_energy_wh,
+    energy_from_power_wh,
+)
 from collector.faults.model import (
     EVENT_BIT,
     FaultKind,
@@ -31,6 +39,7 @@ from collector.faults.model import (
     orientation_group,
 )
 from collector.faults.solar import clear_sky_daily_kwh_per_kwp, sun_elevation_deg, sunset_utc
+from collector.ingest.validate import ValidationLimits, max_ac_power_w
 from collector.simulator.engine import Chunk
 from collector.simulator.faults import FAULT_EVENTS, Fault
 from collector.simulator.fleet import Fleet
@@ -76,7 +85,10 @@ def series_from_chunks(
     epoch = np.concatenate([c.epoch_s for c in chunks])
     sent = np.concatenate([c.sent_at_s for c in chunks]).T
     arrived = sent <= epoch[None, :] + interval_s + arrival_slack_s
-    present = np.concatenate([c.present for c in chunks]).T & arrived
+    arrived_readings = np.concatenate([c.present for c in chunks]).T & arrived
+    # what the collector refuses is not stored: it reaches the detectors only as rejected
+    rejected = arrived_readings & collector_refuses(fleet, chunks)
+    present = arrived_readings & ~rejected
     power = np.where(present, np.concatenate([c.ac_power_w for c in chunks]).T, np.nan)
     energy = np.where(present, np.concatenate([c.ac_energy_wh for c in chunks]).T, np.nan)
     state = np.where(present, np.concatenate([c.state for c in chunks]).T.astype(np.int64), -1)
@@ -115,7 +127,33 @@ def series_from_chunks(
         sun_elevation_deg=sun_elevation_deg(mid),
         expected=epoch[None, :] >= commissioned[:, None],
         ac_voltage_v=volts,
+        rejected=rejected,
     )
+
+
+def collector_refuses(fleet: Fleet, chunks: Sequence[Chunk]) -> np.ndarray:
+    """Shape (D, T): readings the collector's validation refuses for an impossible value.
+
+    The same limits as :func:`collector.ingest.validate.check_reading` (power above the
+    rating or below the night floor, physical ranges of the other fields); a value the
+    gateway left out (NaN) is not refused.
+    """
+    limits = ValidationLimits()
+    rating = fleet.column("ac_rating_w")
+    high = np.array([max_ac_power_w(float(r), limits) for r in rating])
+    power = np.concatenate([c.ac_power_w for c in chunks]).T
+    with np.errstate(invalid="ignore"):
+        out = (power > high[:, None]) | (power < limits.min_ac_power_w)
+        for name in ("ac_energy_wh", "ac_voltage_v", "grid_frequency_hz", "cabinet_temp_c"):
+            low, top = limits.ranges[name]
+            values = np.concatenate([getattr(c, name) for c in chunks]).T
+            out |= (values < low) | (values > top)
+        dc_ok = np.concatenate([c.dc_present for c in chunks]).T
+        for name in ("dc_voltage_v", "dc_current_a", "dc_power_w"):
+            low, top = limits.ranges[name]
+            values = np.concatenate([getattr(c, name) for c in chunks]).transpose(1, 2, 0)
+            out |= dc_ok & ((values < low) | (values > top)).any(axis=1)
+    return np.asarray(out, dtype=np.bool_)
 
 
 def daily_from_series(
@@ -143,6 +181,11 @@ def daily_from_series(
     daily = last - prev
     limit = series.ac_rating_w[:, None] * 24.0
     daily = np.where((daily < 0) | (daily > limit), np.nan, daily)
+    daily = daily_energy_wh(
+        daily,
+        _power_day_wh(series, n),
+        counter_resolution_wh(series.ac_energy_wh),
+    )
     days = series.times[: n * steps : steps].astype("datetime64[D]")
     run_at = [sunset_utc(day.astype(datetime)) + timedelta(minutes=30) for day in days]
     clear = None
@@ -162,6 +205,21 @@ def daily_from_series(
         groups=groups,
     )
     return out, run_at
+
+
+def _power_day_wh(series: FleetSeries, n_days: int) -> np.ndarray:
+    """Energy per device and UTC day from mean power per bucket (:mod:`.daily_energy`)."""
+    bucket_steps = max(1, BUCKET_S // series.step_s)
+    steps = 86400 // series.step_s
+    buckets = steps // bucket_steps
+    d = series.ac_power_w.shape[0]
+    power = series.ac_power_w[:, : n_days * steps].reshape(d, n_days, buckets, bucket_steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a bucket without readings: NaN
+        mean_power = np.nanmean(power, axis=3)
+    elevation = series.sun_elevation_deg[: n_days * steps].reshape(n_days, buckets, bucket_steps)
+    daylight = elevation.mean(axis=2) >= DAYLIGHT_ELEVATION_DEG
+    return energy_from_power_wh(mean_power, daylight, bucket_steps * series.step_s)
 
 
 def _last_valid(values: np.ndarray) -> np.ndarray:
@@ -223,10 +281,12 @@ def inject_step_losses(
     injected: list[InjectedFault] = []
     if t < 2 * steps_per_day:
         raise ValueError("step losses need a run of at least two days")
-    devices = rng.choice(len(fleet.sites), size=min(count, len(fleet.sites)), replace=False)
+    n_days = t // steps_per_day
+    first = min(15, max(1, n_days // 2))  # leave the peer comparison days to learn
+    # only roofs that are there: a site commissioned later has nothing to lose yet
+    producing = np.flatnonzero(np.isfinite(energy[:, : first * steps_per_day]).any(axis=1))
+    devices = rng.choice(producing, size=min(count, producing.size), replace=False)
     for d in devices:
-        n_days = t // steps_per_day
-        first = min(15, max(1, n_days // 2))  # leave the peer comparison days to learn
         day = int(rng.integers(first, max(first + 1, n_days - 3)))
         i0 = day * steps_per_day + int(6 * 3600 // series.step_s)
         i1 = min(t, i0 + int(rng.uniform(*days_range) * steps_per_day))
@@ -240,6 +300,9 @@ def inject_step_losses(
         increments = np.diff(np.concatenate([[base], segment]))
         filled_increments = np.nan_to_num(increments)  # a NaN reading does not break the chain
         new = base + np.cumsum(filled_increments * cut)
+        # the inverter still counts in its own steps (a whole-kWh counter stays whole kWh)
+        resolution = float(counter_resolution_wh(series.ac_energy_wh[d : d + 1])[0])
+        new = np.floor(new / resolution) * resolution
         energy[d, i0:] = np.where(np.isfinite(segment), new, np.nan)
         site = fleet.sites[d]
         injected.append(

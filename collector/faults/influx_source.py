@@ -13,10 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
+from collector.faults.daily_energy import (
+    BUCKET_S,
+    DAYLIGHT_ELEVATION_DEG,
+    counter_resolution_wh,
+    daily_energy_wh,
+    energy_from_power_wh,
+)
 from collector.faults.model import (
     MISSING_STATE,
     STATE_CODE,
@@ -28,6 +35,7 @@ from collector.faults.model import (
 from collector.faults.solar import AMSTERDAM, clear_sky_daily_kwh_per_kwp, sun_elevation_deg
 from collector.registry.fleet_file import Fleet as RegistryFleet
 from collector.timeseries.influx import InfluxClient
+from collector.timeseries.measurements import REJECTED_MEASUREMENT
 from zonnewijk_wire import InverterState
 
 log = logging.getLogger(__name__)
@@ -175,6 +183,16 @@ def load_series(
         if i is None or j is None or not 0 <= k < m or r.get("p") is None:
             continue
         dc[i, k, j] = float(r["p"])
+    rejected = np.zeros((d_count, n), dtype=np.bool_)
+    for r in client.query_records(
+        f'SELECT count("count") AS c FROM "{REJECTED_MEASUREMENT}" WHERE {window} '
+        f'{grouping}"device" fill(none)',
+        epoch="ms",
+    ):
+        i = index.get(str(r.get("device")))
+        j = _grid_index(int(r["time"]), start_s, step_s, n)
+        if i is not None and j is not None and r.get("c"):
+            rejected[i, j] = True
     gateway_seen = _gateway_seen(client, devices, window, start_s, step_s, n, grouping)
     present = state != MISSING_STATE
     times = (start_s + np.arange(n, dtype=np.int64) * step_s).astype("datetime64[s]")
@@ -191,10 +209,11 @@ def load_series(
         state=state,
         event_bits=events,
         dc_power_w=dc,
-        gateway_seen=gateway_seen | present,
+        gateway_seen=gateway_seen | present | rejected,
         sun_elevation_deg=sun_elevation_deg(mid),
         expected=_expected(devices, times),
         ac_voltage_v=volts,
+        rejected=rejected,
     )
 
 
@@ -268,7 +287,9 @@ def load_daily(
 ) -> FleetDaily:
     """Daily energy per device for the ``days`` Europe/Amsterdam days up to ``last_day``.
 
-    A day's energy is its closing counter minus the previous day's; a closing counter must be
+    A day's energy is its closing counter minus the previous day's (for a counter of whole kWh
+    or 0.1 kWh: the sum of its mean power per half hour, :mod:`collector.faults.daily_energy`);
+    a closing counter must be
     read in the last ``closing_minutes`` of the day (after dark), otherwise the day is
     unknown, as is a day whose counter steps back or rises beyond the AC rating × 24 h, or
     one with a counter reset the registry records.
@@ -294,24 +315,50 @@ def load_daily(
     index = {d.device_id: i for i, d in enumerate(devices)}
     n = days + 1
     closing = np.full((len(devices), n), np.nan)
+    counters: list[list[float]] = [[] for _ in devices]
+    midnights_s = [
+        _epoch_s(datetime.combine(first_day + timedelta(days=k), time(0), tzinfo=AMSTERDAM))
+        for k in range(n + 1)
+    ]
+    buckets = 25 * 3600 // BUCKET_S  # a day has up to 25 hours (end of summer time)
+    mean_power = np.full((len(devices), n, buckets), np.nan)
     window = f"time >= '{_rfc3339(local_start)}' AND time < '{_rfc3339(local_end)}'"
     late_start = 24 * 60 - closing_minutes
     for r in client.query_records(
-        f'SELECT last("ac_energy_wh") AS e FROM "inverter" WHERE {window} '
-        f"GROUP BY time(30m), \"device\" fill(none) tz('Europe/Amsterdam')",
+        f'SELECT last("ac_energy_wh") AS e, mean("ac_power_w") AS p FROM "inverter" '
+        f'WHERE {window} GROUP BY time({BUCKET_S}s), "device" fill(none) '
+        "tz('Europe/Amsterdam')",
         epoch="ms",
     ):
         i = index.get(str(r.get("device")))
-        if i is None or r.get("e") is None:
+        if i is None:
             continue
-        local = datetime.fromtimestamp(int(r["time"]) / 1000, UTC).astimezone(AMSTERDAM)
+        at_s = int(r["time"]) // 1000
+        local = datetime.fromtimestamp(at_s, UTC).astimezone(AMSTERDAM)
         j = (local.date() - first_day).days
-        minute = local.hour * 60 + local.minute
-        if 0 <= j < n and minute >= late_start:
+        if not 0 <= j < n:
+            continue
+        if r.get("p") is not None:
+            mean_power[i, j, (at_s - midnights_s[j]) // BUCKET_S] = float(r["p"])
+        if r.get("e") is None:
+            continue
+        counters[i].append(float(r["e"]))
+        if local.hour * 60 + local.minute >= late_start:
             closing[i, j] = float(r["e"])  # buckets come in time order: the last one wins
     energy = closing[:, 1:] - closing[:, :-1]
     rating = np.array([d.ac_rating_w for d in devices])[:, None]
     energy = np.where((energy < 0) | (energy > rating * 24.0), np.nan, energy)
+    # coarse counters (whole kWh, 0.1 kWh): the day's energy from its power instead
+    resolution = counter_resolution_wh(
+        np.array([c + [np.nan] * (max(map(len, counters)) - len(c)) for c in counters])
+    )
+    starts = np.array(midnights_s[:-1])[:, None] + np.arange(buckets)[None, :] * BUCKET_S
+    in_day = starts < np.array(midnights_s[1:])[:, None]
+    middles = (starts + BUCKET_S // 2).astype("datetime64[s]")
+    elevation = sun_elevation_deg(middles.ravel()).reshape(middles.shape)
+    daylight = in_day & (elevation >= DAYLIGHT_ELEVATION_DEG)
+    power_day = energy_from_power_wh(mean_power, daylight, BUCKET_S)
+    energy = daily_energy_wh(energy, power_day[:, 1:], resolution)
     day_list = [first_day + timedelta(days=k) for k in range(1, n)]
     for i, d in enumerate(devices):
         for reset in d.known_resets:

@@ -224,7 +224,10 @@ class ImplausibleParams:
 def detect_implausible_power(
     series: FleetSeries, params: ImplausibleParams | None = None
 ) -> Detection:
-    """Readings whose AC power the inverter cannot produce (65535 W spikes, garbage words).
+    """Readings with values the inverter cannot produce (65535 W spikes, garbage words).
+
+    Either the collector refused the reading for it (``series.rejected``: out of range, above
+    the rating), or a stored power lies beyond ``max_factor`` x the rating or below ``-min_w``.
 
     Parameters
     ----------
@@ -244,6 +247,8 @@ def detect_implausible_power(
     bad = np.isfinite(power) & (
         (power > p.max_factor * series.ac_rating_w[:, None]) | (power < -p.min_w)
     )
+    if series.rejected is not None:
+        bad |= series.rejected
     active = hold(bad, max(1, -(-p.hold_s // series.step_s)))
     return Detection(
         FaultKind.IMPLAUSIBLE_VALUE,

@@ -67,7 +67,7 @@ STATE_ORDER: tuple[InverterState, ...] = tuple(InverterState)
 STATE_CODE: dict[InverterState, int] = {s: i for i, s in enumerate(STATE_ORDER)}
 MISSING_STATE = -1
 
-#: Normalised event names in SunSpec Evt1 bit order (``gateway_firmware/sunspec/models.yaml``);
+#: Normalised event names in SunSpec Evt1 bit order (``gateway_firmware/sunspec/glossary.py``);
 #: ``FleetSeries.event_bits`` holds them as a bitmask, whatever the inverter family.
 EVENT_NAMES: tuple[str, ...] = (
     "ground_fault",
@@ -141,6 +141,11 @@ class FleetSeries:
     ac_voltage_v
         AC voltage, shape (D, T), NaN where missing; optional. Stale registers repeat it
         exactly, a live grid never does, which makes frozen values unmistakable [V].
+    rejected
+        Whether a reading of the device arrived in the step but the collector refused it for
+        a value no inverter produces (out of range, above the rating; stored as
+        ``rejected_reading``), shape (D, T); optional. Such a reading is missing from the
+        other arrays, as it is from the store.
     """
 
     times: npt.NDArray[np.datetime64]
@@ -158,6 +163,7 @@ class FleetSeries:
     sun_elevation_deg: FloatArray
     expected: BoolArray | None = None
     ac_voltage_v: FloatArray | None = None
+    rejected: BoolArray | None = None
 
     def __post_init__(self) -> None:
         d, t = len(self.device_ids), len(self.times)
@@ -175,7 +181,7 @@ class FleetSeries:
             raise ValueError(
                 f"dc_power_w must have shape ({d}, M, {t}), got {self.dc_power_w.shape}"
             )
-        for name in ("expected", "ac_voltage_v"):
+        for name in ("expected", "ac_voltage_v", "rejected"):
             value = getattr(self, name)
             if value is not None and value.shape != (d, t):
                 raise ValueError(f"{name} must have shape ({d}, {t}), got {value.shape}")

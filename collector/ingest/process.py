@@ -21,12 +21,13 @@ from pydantic import ValidationError
 from collector.ingest.decode import decode_readings
 from collector.ingest.lines import reading_lines
 from collector.ingest.meter_checks import validate_meter_readings
-from collector.ingest.validate import ReadingValidator
+from collector.ingest.validate import ReadingValidator, is_implausible_value
 from collector.timeseries.influx import FieldValue, Point
 from collector.timeseries.measurements import (
     GATEWAY_STATUS_MEASUREMENT,
     meter_points,
     reading_points,
+    rejected_point,
 )
 from zonnewijk_wire import (
     GatewayStatus,
@@ -164,7 +165,12 @@ def process_message(
             batch_gateway,
         )
     good, bad = validator.validate(batch_gateway, readings, now)
+    lines: list[str] = []
     for index, reading, prob in bad:
+        if is_implausible_value(prob.reason):
+            # the device is registered and the time is valid (those checks come first)
+            point = rejected_point(batch_gateway, reading.device_id, prob.reason, reading.ts)
+            lines.append(point.to_line("ms"))
         rejections.append(
             Rejection(
                 topic,
@@ -174,7 +180,6 @@ def process_message(
                 reading_index=original_index[index],
             )
         )
-    lines: list[str] = []
     stored: list[ReadingView] = []
     for reading in good:
         try:

@@ -73,6 +73,15 @@ class ValidationLimits:
 # --- pure checks --------------------------------------------------------------------------------
 
 
+def is_implausible_value(reason: str) -> bool:
+    """Whether a rejection says a value is one no inverter produces (range, rating).
+
+    Such refusals are stored as ``rejected_reading`` points for the fault detectors
+    (``implausible_value``); refusals for the clock, the registry or the counter are not.
+    """
+    return reason == "power_above_rating" or reason.startswith("out_of_range_")
+
+
 def check_timestamp(ts: datetime, now: datetime, limits: ValidationLimits) -> Problem | None:
     """Refuse readings from the future (beyond the tolerance) or older than the window.
 

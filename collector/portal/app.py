@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.enrolment import http as enrolment_http
 from collector.enrolment.service import BrokerSetup, EnrolmentService
-from collector.portal import api, routes_auth, routes_pages
+from collector.portal import api, fleet_api, routes_auth, routes_pages
 from collector.portal.accounts import AccountService
 from collector.portal.config import PortalConfig
 from collector.portal.i18n import translate
@@ -86,6 +86,7 @@ def create_app(
     app.include_router(routes_auth.router)
     app.include_router(routes_pages.router)
     app.include_router(api.router)
+    app.include_router(fleet_api.router)
     app.include_router(enrolment_http.router)
     if enrolment_broker is not None:
         app.state.enrolment = EnrolmentService(sessions, enrolment_broker)

@@ -1,4 +1,4 @@
-"""``zonnewijk gateways config set|show|history|send`` and ``zonnewijk gateways diagnose``.
+"""``zonnewijk gateways config set|show|history|send``, ``diagnose``, ``versions``, ``release-check``.
 
 ``config set GW FILE`` validates the settings (devices, ``status_interval_s``, ``log_level``)
 before anything is sent, stores them as the next version and delivers it signed over MQTT;
@@ -48,6 +48,70 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the bundle as JSON")
     _common(p)
     p.set_defaults(func=_cmd_diagnose)
+    _register_releases(gw)
+
+
+def _register_releases(gw: Any) -> None:
+    p = gw.add_parser("versions", help="which package version and channel each gateway runs")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.set_defaults(func=_cmd_versions)
+    p = gw.add_parser(
+        "release-check",
+        help="may a version leave the canary channel? exit 0 yes, 1 no (with the reasons)",
+    )
+    p.add_argument("version", help="the package version, e.g. 0.9.1-1")
+    p.add_argument("--channel", default="canary")
+    p.add_argument("--hold-hours", type=float, default=24.0, help="how long canaries must run it")
+    p.set_defaults(func=_cmd_release_check)
+
+
+def _reports() -> Any:
+    from datetime import UTC, datetime
+
+    from collector.remote.releases import load_reports
+    from collector.settings import get_settings
+    from collector.timeseries.commands import influx_client
+
+    return load_reports(influx_client(get_settings()), now=datetime.now(UTC))
+
+
+def _cmd_versions(args: argparse.Namespace) -> int:
+    from collector.remote.releases import version_counts
+
+    reports = _reports()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in reports], default=str, indent=2))
+        return 0
+    print(f"{'gateway':<20}{'channel':<9}{'package':<16}{'config':>7}  {'state':<8}since")
+    for r in reports:
+        since = r.since.isoformat(timespec="minutes") if r.since else "-"
+        print(
+            f"{r.gateway_id:<20}{r.channel or '?':<9}{r.package_version or '?':<16}"
+            f"{r.config_version if r.config_version is not None else '-':>7}  "
+            f"{r.state or '?':<8}{since}"
+        )
+    for (channel, version), n in version_counts(reports).items():
+        print(f"{channel}: {version} on {n} gateway{'s' if n != 1 else ''}")
+    return 0
+
+
+def _cmd_release_check(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from collector.remote.releases import canary_verdict
+
+    verdict = canary_verdict(
+        _reports(),
+        args.version,
+        datetime.now(UTC),
+        channel=args.channel,
+        hold=timedelta(hours=args.hold_hours),
+    )
+    for gateway, problem in sorted(verdict.problems.items()):
+        print(f"{gateway}: {problem}")
+    answer = "may be promoted" if verdict.promote else "must not be promoted yet"
+    print(f"{args.version} {answer} ({verdict.gateways} {args.channel} gateways)")
+    return 0 if verdict.promote else 1
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 Measurement ``inverter`` (tags ``gateway``, ``device``) carries the AC side, the state and the
 flags; measurement ``dc`` (tags ``gateway``, ``device``, ``mppt``) carries each MPPT input;
-``gateway_seen`` and ``gateway_status`` (tag ``gateway``) what is known of each gateway
+``gateway_seen`` and ``gateway_status`` (tag ``gateway``) what is known of each gateway;
+``rejected_reading`` the readings refused for an impossible value
 (``docs/influxdb-schema.md``).
 The key of a point is measurement + tags + timestamp, so a replayed reading overwrites itself.
 Field types are fixed here once: InfluxDB keeps the type a field was first written with.
@@ -11,6 +12,7 @@ Field types are fixed here once: InfluxDB keeps the type a field was first writt
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from collector.timeseries.influx import FieldValue, Point
 from zonnewijk_wire import MeterReading, ReadingView
@@ -33,6 +35,11 @@ def imported_gateway_tag(gateway_id: str) -> str:
     """The ``gateway`` tag of a device's imported counter readings."""
     return gateway_id + IMPORTED_GATEWAY_SUFFIX
 
+
+#: Readings the collector refused for a value no inverter produces (out of its physical range,
+#: above the device's rating): one point per refused reading (tags ``gateway``, ``device``,
+#: ``reason``; field ``count``), so the fault detectors see the glitch the store does not hold.
+REJECTED_MEASUREMENT = "rejected_reading"
 
 #: Float fields of the ``inverter`` measurement, by wire name.
 INVERTER_FLOAT_FIELDS: tuple[str, ...] = (
@@ -134,3 +141,13 @@ def meter_points(gateway_id: str, reading: MeterReading) -> Iterator[Point]:
         yield Point(
             GAS_MEASUREMENT, gas_tags, {"gas_m3": float(reading.gas.gas_m3)}, reading.gas.ts
         )
+
+
+def rejected_point(gateway_id: str, device_id: str, reason: str, ts: datetime) -> Point:
+    """The ``rejected_reading`` point of one refused reading (see :data:`REJECTED_MEASUREMENT`)."""
+    return Point(
+        REJECTED_MEASUREMENT,
+        {"gateway": gateway_id, "device": device_id, "reason": reason},
+        {"count": 1},
+        ts,
+    )

@@ -24,8 +24,11 @@ from zonnewijk_wire import (
     DeviceInfo,
     GatewayStatus,
     InverterState,
+    MeterReading,
+    MeterSource,
     Reading,
     decode_batch,
+    decode_meter_batch,
 )
 
 GW = "gw-test"
@@ -74,6 +77,9 @@ class Subscriber:
 
     def readings(self) -> list[Reading]:
         return [r for p in self.on("/readings") for r in decode_batch(p).readings]
+
+    def meter_readings(self) -> list[MeterReading]:
+        return [r for p in self.on("/meter") for r in decode_meter_batch(p).readings]
 
     def statuses(self) -> list[GatewayStatus]:
         return [GatewayStatus.model_validate_json(p) for p in self.on("/status")]
@@ -142,6 +148,49 @@ def test_live_reading_is_deleted_only_after_puback(
             assert batch["gateway_id"] == GW and batch["seq"] == 1
         finally:
             pub.stop()
+
+
+def meter_reading(i: int) -> MeterReading:
+    return MeterReading(
+        device_id="p1",
+        ts=T0 + timedelta(minutes=5 * i),
+        source=MeterSource.P1,
+        interval_s=300,
+        import_energy_wh=4_000_000.0 + 10 * i,
+        export_energy_wh=1_000_000.0,
+    )
+
+
+def test_meter_readings_go_to_the_meter_topic_live_and_replayed(
+    tmp_path: Path, mosquitto: Mosquitto, subscriber: Subscriber
+) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        # a backlog that mixes both kinds: each message holds one kind, order kept per kind
+        backlog: list[Reading | MeterReading] = []
+        for i in range(30):
+            backlog.append(reading(i))
+            if i % 3 == 0:
+                backlog.append(meter_reading(i))
+        spool.append(backlog)
+        pub = make_publisher(mosquitto.port, spool, replay_batch_size=7)
+        pub.start()
+        try:
+            pump(pub, lambda: spool.depth() == 0 and pub.in_flight_readings == 0)
+            live: list[Reading | MeterReading] = [meter_reading(100), reading(100)]
+            ids = spool.append(live)
+            assert pub.send_live(list(zip(ids, live, strict=True)))
+            pump(pub, lambda: spool.depth() == 0 and pub.in_flight_readings == 0)
+        finally:
+            pub.stop()
+    time.sleep(0.2)
+    meters = subscriber.meter_readings()
+    assert [m.ts for m in meters] == [meter_reading(i).ts for i in (*range(0, 30, 3), 100)]
+    assert all(m.flags == ("replayed",) for m in meters[:-1]) and meters[-1].flags == ()
+    assert [r.ac_energy_wh for r in subscriber.readings()] == [
+        1_000_000.0 + i for i in (*range(30), 100)
+    ]
+    for payload in subscriber.on("/meter"):  # a meter message never carries an inverter reading
+        assert all(r["source"] == "p1" for r in json.loads(payload)["readings"])
 
 
 def test_backlog_is_replayed_oldest_first_in_batches(

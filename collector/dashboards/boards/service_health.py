@@ -161,7 +161,7 @@ def build() -> db.Dashboard:
     )
     d = d.with_panel(
         table_panel(
-            "Gateways: last message stored and last status",
+            "Gateways: last message stored, last status, software (package, channel, config)",
             [
                 InfluxQL(
                     "A",
@@ -171,7 +171,8 @@ def build() -> db.Dashboard:
                 ),
                 InfluxQL(
                     "B",
-                    'SELECT last("state") AS "status", "spool_depth", "spool_dropped" '
+                    'SELECT last("state") AS "status", "spool_depth", "spool_dropped", '
+                    '"package_version", "channel", "config_version" '
                     f'FROM "gateway_status" WHERE $timeFilter AND {GATEWAY} GROUP BY "gateway"',
                     result_format="table",
                 ),
@@ -185,13 +186,25 @@ def build() -> db.Dashboard:
                     "organize",
                     {
                         "excludeByName": {"Time 2": True, "readings": True},
-                        "indexByName": {"gateway": 0, "Time 1": 1, "status": 2, "spool_depth": 3},
+                        "indexByName": {
+                            "gateway": 0,
+                            "Time 1": 1,
+                            "status": 2,
+                            "spool_depth": 3,
+                            "spool_dropped": 4,
+                            "package_version": 5,
+                            "channel": 6,
+                            "config_version": 7,
+                        },
                         "renameByName": {
                             "Time 1": "Last message",
                             "gateway": "Gateway",
                             "status": "Status",
                             "spool_depth": "Spool depth",
                             "spool_dropped": "Dropped",
+                            "package_version": "Package",
+                            "channel": "Channel",
+                            "config_version": "Config",
                         },
                     },
                 ),

@@ -22,6 +22,7 @@ from collector.faults.influx_source import (
     load_daily,
     load_series,
 )
+from collector.faults.integrity import detect_implausible_power
 from collector.faults.model import STATE_ORDER, FaultKind, event_names
 from collector.faults.notify import ChannelPolicy, Notifier, WebhookChannel
 from collector.faults.scheduling import FaultRunner, JobLock, build_scheduler
@@ -30,7 +31,7 @@ from collector.store.alert_models import JobRunRow
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
 from collector.timeseries.influx import InfluxClient, Point
-from collector.timeseries.measurements import reading_points
+from collector.timeseries.measurements import reading_points, rejected_point
 from zonnewijk_wire import DcInput, InverterState, Reading
 
 REPO = Path(__file__).resolve().parents[3]
@@ -295,3 +296,38 @@ def test_scheduler_runs_the_recent_check(sessions: Any, influx: InfluxClient) ->
         scheduler.shutdown(wait=True)
     assert rows and rows[0].outcome == "done" and rows[0].holder == "scheduled"
     assert AlertService(sessions).list() == []  # sleeping but reporting: nothing wrong
+
+
+def test_load_daily_judges_a_whole_kwh_counter_by_its_power(
+    influx: InfluxClient, make_fleet: Any
+) -> None:
+    """A Sungrow-like counter in whole kWh moves 0 or 1 kWh on a winter day: the day's energy
+    comes from the mean power per half hour instead (collector.faults.daily_energy)."""
+    fleet = make_fleet(start=date(2026, 1, 5), days=12, clearness=np.full(12, 0.08))
+    truth = fleet.daily().energy_wh[:, 1:11]
+    fleet.ac_energy_wh[0] = np.floor(fleet.ac_energy_wh[0] / 1000.0) * 1000.0
+    write_fleet(influx, fleet, range(len(fleet.times)))
+    daily = load_daily(influx, devices_of(fleet), last_day=date(2026, 1, 15), days=10)
+    closing = fleet.ac_energy_wh[0, [fleet.index(d, 24.0) - 1 for d in range(1, 12)]]
+    counter_days = np.diff(closing)
+    assert np.max(np.abs(counter_days - truth[0]) / truth[0]) > 0.3  # the counter alone misleads
+    np.testing.assert_allclose(daily.energy_wh[0], truth[0], rtol=0.03)
+    np.testing.assert_allclose(daily.energy_wh[1:], truth[1:], rtol=1e-6)  # fine counters as before
+
+
+def test_a_refused_reading_reaches_the_implausible_value_detector(
+    influx: InfluxClient, day: Any
+) -> None:
+    """The collector refuses a reading with an impossible value and stores the refusal;
+    load_series hands it to detect_implausible_power as ``rejected``."""
+    a, b = day.index(0, 9.0), day.index(0, 12.0)
+    write_fleet(influx, day, range(a, b), skip={5})
+    glitch = a + 20
+    at = day.times[glitch].to_pydatetime()
+    influx.write_points([rejected_point("gw05", "inv05", "out_of_range_ac_voltage_v", at)])
+    series = load_series(influx, devices_of(day), end=day.times[b].to_pydatetime())
+    assert series.rejected is not None
+    assert series.rejected[5, glitch - a] and series.rejected.sum() == 1
+    assert series.gateway_seen[5, glitch - a]
+    active = detect_implausible_power(series).active
+    assert active[5, glitch - a] and not active[:5].any() and not active[6:].any()

@@ -17,6 +17,7 @@ from collector.devtools.services import Influxd, Mosquitto, free_port
 from collector.ingest.metrics import MetricsServer
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.timeseries.influx import InfluxClient
+from collector.timeseries.measurements import REJECTED_MEASUREMENT
 from zonnewijk_wire import (
     GatewayStatus,
     Reading,
@@ -242,3 +243,10 @@ def test_metrics_and_health_endpoints(mosquitto: Mosquitto, influx: InfluxClient
     assert 'zonnewijk_collector_gateway_last_message_timestamp_seconds{gateway="gw-1"}' in text
     assert health.status_code == 200
     assert health.json()["status"] == "ok" and health.json()["readings_stored"] == 5
+    # the refused reading is not stored, but its refusal is, for the fault detectors
+    refused = influx.query_records(
+        f'SELECT "count", "reason", "device" FROM "{REJECTED_MEASUREMENT}"', epoch="ms"
+    )
+    assert [(r["reason"], r["device"], r["count"]) for r in refused] == [
+        ("out_of_range_ac_voltage_v", bad["readings"][1]["device_id"], 1)
+    ]

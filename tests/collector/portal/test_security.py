@@ -97,6 +97,7 @@ def test_member_session_on_operator_routes(portal_env: PortalEnv, member_a: http
         assert member_a.post(path, data={"csrf_token": token}).status_code == 403, path
     for path in (
         "/api/v1/fleet",
+        "/api/v1/gateways",
         "/api/v1/settlement/runs",
         "/api/v1/settlement/runs/2026-10.1/statements",
     ):
