@@ -214,8 +214,24 @@ class IntervalBalance:
     balance: Balance
 
 
+def production_energies_wh(
+    counters: Sequence[Sequence[CounterSample]],
+    edges_s: Sequence[float],
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+) -> list[float | None]:
+    """Production per interval [Wh] summed over a home's inverters; ``None`` where any of
+    them has no value. No inverters: 0 (a home without panels in the span)."""
+    out: list[float | None] = [0.0] * (len(edges_s) - 1)
+    for samples in counters:
+        energies = interval_energies_wh(counter_at_edges_wh(samples, edges_s, max_gap_s))
+        for k, wh in enumerate(energies):
+            current = out[k]
+            out[k] = None if current is None or wh is None else current + wh
+    return out
+
+
 def balance_intervals(
-    production: Sequence[CounterSample],
+    production: Sequence[Sequence[CounterSample]],
     imports: Sequence[CounterSample],
     exports: Sequence[CounterSample],
     start: datetime,
@@ -225,18 +241,12 @@ def balance_intervals(
 ) -> list[IntervalBalance]:
     """The household's balance per grid interval of ``[start, end)``.
 
-    ``production`` may be empty for a home without panels in the span: then production is 0
-    where the meter has values (a home's meter says nothing about panels elsewhere).
+    ``production`` holds one lifetime counter per inverter of the home.
     """
     edges = grid_edges_s(start, end, step_s)
     meter_in = interval_energies_wh(counter_at_edges_wh(imports, edges, max_gap_s))
     meter_out = interval_energies_wh(counter_at_edges_wh(exports, edges, max_gap_s))
-    if production:
-        solar: list[float | None] = interval_energies_wh(
-            counter_at_edges_wh(production, edges, max_gap_s)
-        )
-    else:
-        solar = [0.0] * len(meter_in)
+    solar = production_energies_wh(production, edges, max_gap_s)
     out: list[IntervalBalance] = []
     for k, (p, i, e) in enumerate(zip(solar, meter_in, meter_out, strict=True)):
         at = datetime.fromtimestamp(edges[k], UTC)

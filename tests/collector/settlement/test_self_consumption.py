@@ -60,7 +60,7 @@ def test_constant_powers_on_unaligned_clocks_give_power_times_time() -> None:
     imports = linear_counter(START, END, 300, 7, import_w, 8_000_000.0)
     exports = linear_counter(START, END, 300, 7, export_w, 3_000_000.0)
 
-    intervals = balance_intervals(production, imports, exports, START, END)
+    intervals = balance_intervals([production], imports, exports, START, END)
 
     assert len(intervals) == 8
     quarter_h = 0.25
@@ -122,7 +122,7 @@ def test_a_gap_or_a_reset_is_missing_time_never_energy() -> None:
         s for s in production if not START + timedelta(hours=1) < s.ts < END - timedelta(minutes=1)
     ]
 
-    intervals = balance_intervals(production, imports, exports, START, END)
+    intervals = balance_intervals([production], imports, exports, START, END)
 
     missing = [i.start for i in intervals if i.balance.covered_s == 0]
     # 10:30-10:45 holds the swap. No inverter reading lies between 10:59:xx and 11:59:xx, a
@@ -156,7 +156,7 @@ def test_months_split_at_local_midnight() -> None:
     imports = linear_counter(start, end, 300, 7, 100.0, 0.0)
     exports = linear_counter(start, end, 300, 7, 50.0, 0.0)
     production = linear_counter(start, end, 60, 13, 80.0, 0.0)
-    months = by_month(balance_intervals(production, imports, exports, start, end))
+    months = by_month(balance_intervals([production], imports, exports, start, end))
     assert list(months) == ["2026-05", "2026-06", "2026-07"]
     # June in Amsterdam is 30 days of 24 hours; the neighbours get one day each.
     assert months["2026-06"].import_wh == pytest.approx(100.0 * 24 * 30)
@@ -205,7 +205,21 @@ def test_surplus_hours_from_the_households_own_history() -> None:
         export_wh += (2500.0 if sunny else 0.0) * step_h
         import_wh += (0.0 if sunny else 500.0) * step_h
         t += timedelta(seconds=60)
-    intervals = balance_intervals(production, imports, exports, start, end)
+    intervals = balance_intervals([production], imports, exports, start, end)
     hours = surplus_hours(intervals)
     assert hour_ranges(hours) == [(11, 15)]
     assert surplus_hours(intervals, min_days=11) == []
+
+
+def test_a_homes_inverters_add_up_and_a_silent_one_makes_the_interval_missing() -> None:
+    east = linear_counter(START, END, 37, 5, 1200.0, 50_000.0)
+    west = linear_counter(START, END, 60, 21, 800.0, 70_000.0)
+    imports = linear_counter(START, END, 300, 7, 100.0, 0.0)
+    exports = linear_counter(START, END, 300, 7, 900.0, 0.0)
+    both = total(balance_intervals([east, west], imports, exports, START, END))
+    assert both.production_wh == pytest.approx((1200.0 + 800.0) * 2)
+    assert both.self_consumed_wh == pytest.approx((2000.0 - 900.0) * 2)
+    west_late = [s for s in west if s.ts >= START + timedelta(minutes=50)]
+    partial = balance_intervals([east, west_late], imports, exports, START, END)
+    assert [i.balance.covered_s == 0 for i in partial][:4] == [True, True, True, True]
+    assert total(partial).production_wh == pytest.approx(2000.0 * 0.25 * 4)
