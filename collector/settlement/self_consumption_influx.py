@@ -2,9 +2,10 @@
 
 A household is a site: its inverters (``inverter`` measurement, tag ``device``) and the grid
 meter behind its gateway (``grid_meter`` measurement, tag ``gateway``; the P1 meter of the
-home). Per inverter this reads the last ``ac_energy_wh`` of every 5 minutes, placed at the
-bucket's end: the counter there lags by at most one polling interval, so energy may move by
-that much across a quarter-hour edge, but is never lost nor counted twice. The meter's
+home). Per inverter this reads every ``ac_energy_wh`` reading for spans up to
+:data:`RAW_SPAN` (a day's page); over longer spans the last reading of every 5 minutes, placed
+at the bucket's end: the counter there lags by at most one polling interval, so energy may
+move by that much across a quarter-hour edge, but is never lost nor counted twice. The meter's
 readings are few (one per 5 minutes) and read as stored: each carries the lifetime counters
 at the edge of its interval. The window read is widened by the gap limit on both sides so
 that the first and last grid edges can be interpolated.
@@ -26,8 +27,10 @@ from collector.settlement.self_consumption import (
 from collector.timeseries.influx import InfluxClient, quote_string
 from collector.timeseries.measurements import INVERTER_MEASUREMENT, METER_MEASUREMENT
 
-#: Bucket of the inverter counters read [s].
+#: Bucket of the inverter counters read over long spans [s].
 INVERTER_BUCKET_S = 300
+#: Spans up to this long read every inverter reading.
+RAW_SPAN = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,19 @@ def read_household(
     production: dict[str, list[CounterSample]] = {d: [] for d in device_ids}
     if device_ids:
         devices = " OR ".join(f'"device" = {quote_string(d)}' for d in device_ids)
-        q = (
-            f'SELECT last("ac_energy_wh") AS "wh" FROM "{INVERTER_MEASUREMENT}" '
-            f"WHERE ({devices}) AND {window} "
-            f'GROUP BY time({INVERTER_BUCKET_S}s), "device" fill(none)'
-        )
-        bucket = timedelta(seconds=INVERTER_BUCKET_S)
+        raw = end - start <= RAW_SPAN
+        if raw:
+            q = (
+                f'SELECT "ac_energy_wh" AS "wh" FROM "{INVERTER_MEASUREMENT}" '
+                f'WHERE ({devices}) AND {window} GROUP BY "device"'
+            )
+        else:
+            q = (
+                f'SELECT last("ac_energy_wh") AS "wh" FROM "{INVERTER_MEASUREMENT}" '
+                f"WHERE ({devices}) AND {window} "
+                f'GROUP BY time({INVERTER_BUCKET_S}s), "device" fill(none)'
+            )
+        bucket = timedelta(0) if raw else timedelta(seconds=INVERTER_BUCKET_S)
         for row in influx.query_records(q):
             if row.get("wh") is not None and str(row["device"]) in production:
                 production[str(row["device"])].append(

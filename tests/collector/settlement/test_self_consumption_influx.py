@@ -78,3 +78,15 @@ def test_hours_without_meter_readings_are_missing(influx: InfluxClient) -> None:
     assert whole.missing_s == 6 * 900
     assert whole.production_wh == pytest.approx(PRODUCTION_W * 1.5)
     assert whole.self_consumed_wh == pytest.approx((PRODUCTION_W - EXPORT_W) * 1.5)
+
+
+def test_long_spans_read_five_minute_buckets_with_the_same_days(influx: InfluxClient) -> None:
+    start, _ = day_span(DAY)
+    _, end = day_span(DAY + timedelta(days=2))
+    write_home(influx, "gw-home", "inv-home", start, end, EXPORT_W)
+    days = by_day(household_intervals(influx, "gw-home", ["inv-home"], start, end))
+    assert sorted(days) == [DAY + timedelta(days=k) for k in range(3)]
+    for balance in days.values():
+        assert balance.completeness == 1.0
+        assert balance.production_wh == pytest.approx(PRODUCTION_W * 24)
+        assert balance.self_consumed_wh == pytest.approx((PRODUCTION_W - EXPORT_W) * 24)
