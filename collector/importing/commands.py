@@ -150,7 +150,9 @@ def open_source(path: Path, args: argparse.Namespace, times: LocalTimes) -> Read
     if kind == "fusionsolar":
         from collector.importing.fusionsolar import FusionSolarReport
 
-        return FusionSolarReport(path, times, device_map=devices, gateway_id=args.gateway)
+        # FusionSolar writes the plant's local time without an offset
+        plant = times if times.tz is not None else LocalTimes(zone("Europe/Amsterdam"))
+        return FusionSolarReport(path, plant, device_map=devices, gateway_id=args.gateway)
     if kind == "sunny-portal":
         from collector.importing.sunny_portal import SunnyPortalCsv
 

@@ -21,6 +21,7 @@ the row's line and its original). The differences from a live gateway's message:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import threading
@@ -285,6 +286,9 @@ class Importer:
         processed: list[_Pending] = []
         for gateway, group in readings.items():
             processed.extend(self._readings(source, summary, gateway, group))
+        # real counters first: an interval where a real counter was just stored is refused
+        self._write(source, summary, processed)
+        processed = []
         for gateway, ivs in intervals.items():
             processed.extend(self._intervals(source, summary, gateway, ivs))
         self._write(source, summary, processed)
@@ -441,7 +445,9 @@ class Importer:
                 if good_ends[key] > 0:
                     good_ends[key] -= 1
                     accepted.append(iv)
-        # 2. summed into the device's imported counter
+        # 2. never where the device has a real counter: that one is the measurement
+        accepted = self._without_real_counter(source, summary, gateway, accepted)
+        # 3. summed into the device's imported counter
         builder = self._builders[gateway]
         tag = imported_gateway_tag(gateway)
         points: dict[str, list[CounterPoint]] = defaultdict(list)
@@ -473,6 +479,45 @@ class Importer:
                     stored.append((device, point.ts))
             message = ProcessedMessage(lines, len(stored), [], gateway)
             out.append(_Pending(message, stored, interval=True))
+        return out
+
+    def _without_real_counter(
+        self,
+        source: ReadingSource,
+        summary: FileSummary,
+        gateway: str,
+        intervals: list[RowInterval],
+    ) -> list[RowInterval]:
+        """The intervals in which the device has no real counter reading stored."""
+        if self.influx is None or not intervals:
+            return intervals
+        by_device: dict[str, list[RowInterval]] = defaultdict(list)
+        for iv in intervals:
+            by_device[iv.device_id].append(iv)
+        out: list[RowInterval] = []
+        for device, group in by_device.items():
+            real = sorted(
+                ts
+                for ts, (energy, _) in existing_points(
+                    self.influx, gateway, device, epoch_ms(group[0].start), epoch_ms(group[-1].end)
+                ).items()
+                if energy is not None
+            )
+            for iv in group:
+                i = bisect.bisect_left(real, epoch_ms(iv.start))
+                if i < len(real) and real[i] <= epoch_ms(iv.end):
+                    self._reject(
+                        source,
+                        summary,
+                        iv.line,
+                        "real_counter_exists",
+                        f"{device} has a lifetime counter reading at "
+                        f"{format_ts(from_ms(real[i]))}, inside this interval: interval energy is "
+                        "never mixed with a real counter (the real one is kept)",
+                        _original(iv),
+                    )
+                else:
+                    out.append(iv)
         return out
 
     def _resume(self, gateway: str, device: str, start: datetime) -> Resume | None:
