@@ -1,5 +1,7 @@
-# Zonnewijk: `make demo` runs the demo, `make test` runs every check. Both work on a fresh
-# Debian machine as root: they install Debian's packages and a virtual environment as needed.
+# Zonnewijk: `make demo` runs the demo, `make test` runs every check, `make bench` every
+# benchmark against its goals (about 20 minutes; writes bench/results/latest.json and the
+# figure tables in docs/). All work on a fresh Debian machine as root: they install Debian's
+# packages and a virtual environment as needed.
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -9,12 +11,15 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 SYSTEM_PACKAGES := mosquitto influxdb socat chromium poppler-utils fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
-.PHONY: demo test lint typecheck pytest system-deps venv clean deb
+.PHONY: demo test bench lint typecheck pytest system-deps venv clean deb
 
 demo: system-deps $(STAMP)
 	$(VENV)/bin/zonnewijk demo $(DEMO_ARGS)
 
 test: system-deps $(STAMP) lint typecheck pytest
+
+bench: system-deps $(STAMP)
+	$(PY) bench/_suite.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

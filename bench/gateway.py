@@ -14,7 +14,7 @@
    is empty and until InfluxDB holds every backlog reading, and the gateway's peak memory.
 
 Goals (issue 4): under 60 MB resident, under 2% of a core at a 10-second interval, the whole
-backlog stored within 60 s.
+backlog stored within 60 s. Recorded as figures (``bench/_figures.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _figures import at_most, report
 
 from collector.devtools.services import Influxd, Mosquitto
 from collector.ingest.pipeline import Collector, MqttConnection
@@ -245,6 +247,14 @@ def footprints(
         f"({worst_rss:.1f} MB); < {GOAL_CPU_PCT:g}% of a core at 10 s: "
         f"{verdict(worst_pct < GOAL_CPU_PCT)} ({worst_pct:.2f}%)"
     )
+    report("peak_rss_mb", worst_rss, "MB", at_most(GOAL_RSS_MB, "issue 4"))
+    report(
+        "cpu_pct_of_a_core_at_10s",
+        worst_pct,
+        "%",
+        at_most(GOAL_CPU_PCT, "issue 4"),
+        detail=f"1 and 4 inverters, idle {100 * idle_cpu:.2f}% of a core",
+    )
 
 
 def replays(
@@ -262,6 +272,14 @@ def replays(
         f"{stored_s:.1f} s ({rate:,.0f} readings/s); gateway peak RSS {peak:.1f} MB"
     )
     print(f"  goal: backlog stored within {GOAL_REPLAY_S:g} s: {verdict(stored_s < GOAL_REPLAY_S)}")
+    report(
+        "backlog_stored_s",
+        stored_s,
+        "s",
+        at_most(GOAL_REPLAY_S, "issue 4"),
+        detail=f"{stored} of {args.backlog} readings, {rate:,.0f} readings/s ({rate_text}); "
+        f"spool empty after {drained_s:.1f} s; peak RSS {peak:.1f} MB",
+    )
 
 
 def main() -> int:

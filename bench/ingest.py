@@ -18,6 +18,10 @@ Writes are not compressed unless ``--gzip`` (raw and collector alike), as for an
 the same host.
 The last line is ``ingest: <R> readings/s end-to-end, raw influx <P> points/s, ratio <R/P>``
 with R from the single collector.
+
+Figures (``bench/_figures.py``): the single collector's readings/s as a share of raw points/s,
+both measured in this run (goal: at least 0.5, issue 5: the collector is not the bottleneck),
+and the same for two collectors (no goal: shown for what a second collector adds).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from _figures import at_least, report
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.devtools.services import Influxd, Mosquitto, free_port
@@ -260,6 +265,7 @@ def main() -> int:
             f"end-to-end, one collector: {one:,.0f} readings/s = {one * per:,.0f} points/s "
             f"({one * per / raw:.2f} of raw)"
         )
+        two: float | None = None
         try:
             two = end_to_end(broker, influxd.url, batches, 2, Path(tmp), settings)
         except SystemExit as exc:  # reported, not hidden: the single-collector figure stands
@@ -272,6 +278,20 @@ def main() -> int:
     print(
         f"ingest: {one:.0f} readings/s end-to-end, raw influx {raw:.0f} points/s, ratio {one / raw:.2f}"
     )
+    report(
+        "one_collector_vs_raw_influx",
+        one * per / raw,
+        "x",
+        at_least(0.5, "issue 5: the collector is not the bottleneck"),
+        detail=f"{one:,.0f} readings/s end-to-end against {raw:,.0f} raw points/s",
+    )
+    if two is not None:
+        report(
+            "two_collectors_vs_raw_influx",
+            two * per / raw,
+            "x",
+            detail=f"{two:,.0f} readings/s with two collectors in a share group",
+        )
     return 0
 
 

@@ -4,6 +4,10 @@ Usage: ``.venv/bin/python bench/registry.py [--members 10000] [--no-postgres]``
 
 Prints: YAML size, parse + validate time, first load, unchanged reload and read-back times on
 SQLite (temporary file) and PostgreSQL (private schema on the local test server).
+
+Figures (``bench/_figures.py``): parse + validate, and each backend's first load, for 10,000
+members. Goal: each under 60 s, the budget a month's settlement of 10,000 members has (issue 6),
+so that loading the registry is never what holds an operator up.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import TypeVar
+
+from _figures import at_most, report
 
 from collector.registry.fleet_file import Fleet, dump_fleet_yaml, parse_fleet
 from collector.registry.store_read import read_fleet
@@ -94,10 +100,15 @@ def synthetic_fleet(members: int) -> Fleet:
     )
 
 
+GOAL = at_most(60.0, "the budget of a month's settlement for 10,000 members (issue 6)")
+LAST: dict[str, float] = {}
+
+
 def timed(label: str, func: Callable[[], T]) -> T:
     start = time.perf_counter()
     result = func()
-    print(f"  {label:<34} {time.perf_counter() - start:7.2f} s")
+    LAST[label] = time.perf_counter() - start
+    print(f"  {label:<34} {LAST[label]:7.2f} s")
     return result
 
 
@@ -116,8 +127,17 @@ def bench_backend(backend: Backend, fleet: Fleet) -> None:
                     return read_fleet(session)
 
             print(f"    rows inserted/updated/deleted: {timed('first load (with history)', load)}")
+            first = LAST["first load (with history)"]
             print(f"    rows inserted/updated/deleted: {timed('reload, unchanged', load)}")
             timed("read back as a Fleet", read)
+            report(
+                f"{backend}_first_load_s",
+                first,
+                "s",
+                GOAL,
+                detail=f"reload unchanged {LAST['reload, unchanged']:.1f} s, "
+                f"read back {LAST['read back as a Fleet']:.1f} s",
+            )
     except DatabaseUnavailableError as exc:
         print(f"  skipped: {exc}")
 
@@ -133,6 +153,13 @@ def main() -> None:
     print(f"fleet of {args.members} members: {len(text) / 1e6:.1f} MB of YAML")
     parsed = timed("parse + validate (with lines)", lambda: parse_fleet(text))
     assert parsed == fleet
+    report(
+        "parse_validate_s",
+        LAST["parse + validate (with lines)"],
+        "s",
+        GOAL,
+        detail=f"{args.members} members, {len(text) / 1e6:.1f} MB of YAML",
+    )
     bench_backend("sqlite", fleet)
     if not args.no_postgres:
         bench_backend("postgresql", fleet)

@@ -7,7 +7,12 @@ writes its ``inverter`` readings (``ac_energy_wh``) into a private InfluxDB at t
 reading interval (not timed), then times what ``zonnewijk settle --period 2026-03`` does:
 reading InfluxDB (hourly last values + exact readings at boundaries), settling every contract,
 writing the data-set file and recording the issued run in a SQLite ledger. Prints each stage
-and the total; the goal is under 60 s for 10,000 members.
+and the total; the goal is under 60 s for 10,000 members (issue 6).
+
+Figures (``bench/_figures.py``) per size: the total time (goal under 60 s) and the largest
+difference between a site's settled and true energy in steps of its counter's resolution
+(goal: below 1, the tolerance docs/settlement.md states: a month's yield is the difference of
+two floored counter readings).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _figures import Goal, at_most, report
 from sqlalchemy.orm import Session
 
 from collector.devtools.services import Influxd
@@ -33,8 +39,8 @@ from collector.settlement.ledger import record_run
 from collector.settlement.periods import parse_month
 from collector.settlement.readings_file import write_dataset
 from collector.simulator.engine import Simulation
+from collector.simulator.fleet import COUNTER_RESOLUTION_WH, generate_fleet
 from collector.simulator.fleet import Fleet as SimFleet
-from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
 from collector.store.testing import temporary_database
 from collector.timeseries.influx import InfluxClient
@@ -125,6 +131,7 @@ def run(members: int, interval_s: int, server: Influxd) -> dict[str, float]:
     by_site = {c.site_id: c.measured_wh + c.estimated_wh for c in result.contracts}
     settled = np.array([by_site[s.site_id] for s in sim_fleet.sites])
     error_wh = np.abs(settled - truth_wh)
+    resolution_wh = np.array([COUNTER_RESOLUTION_WH[s.family] for s in sim_fleet.sites])
     figures.update(
         readings_s=t1 - t0,
         settle_s=t2 - t1,
@@ -136,6 +143,7 @@ def run(members: int, interval_s: int, server: Influxd) -> dict[str, float]:
         incl_vat_eur=total,
         max_error_wh=float(error_wh.max()),
         max_error_pct=float((error_wh / np.maximum(truth_wh, 1.0)).max() * 100),
+        max_error_steps=float((error_wh / resolution_wh).max()),
         estimated_kwh=sum(c.estimated_wh for c in result.contracts) / 1000,
         measured_kwh=sum(c.measured_wh for c in result.contracts) / 1000,
     )
@@ -169,6 +177,22 @@ def main() -> None:
                 f"largest difference from the simulator's true energy {f['max_error_wh']:.1f} Wh "
                 f"({f['max_error_pct']:.3f} %)",
                 flush=True,
+            )
+            report(
+                f"settle_month_s_{members}_members",
+                f["total_s"],
+                "s",
+                at_most(60.0, "issue 6: 10,000 members under 60 s"),
+                detail=f"readings every {interval_s} s, {int(f['points']):,} points; "
+                f"InfluxDB read {f['readings_s']:.1f} s, settle {f['settle_s']:.1f} s, "
+                f"ledger {f['ledger_s']:.1f} s",
+            )
+            report(
+                f"largest_error_counter_steps_{members}_members",
+                f["max_error_steps"],
+                "steps",
+                Goal("<", 1.0, why="docs/settlement.md: within one counter resolution step"),
+                detail=f"{f['max_error_wh']:.1f} Wh ({f['max_error_pct']:.3f} %)",
             )
 
 

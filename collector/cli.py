@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.settlement.commands",
     "collector.statements.commands",  # after settlement.commands: adds to its "export" group
     "collector.faults.commands",
+    "collector.importing.commands",
     "collector.portal.commands",
 )
 
@@ -60,6 +61,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "settle": ("collector.settlement.commands",),
     "statements": ("collector.statements.commands",),
     "faults": ("collector.faults.commands",),
+    "import": ("collector.importing.commands",),
     "members": ("collector.portal.commands",),
     "portal": ("collector.portal.commands",),
     "tokens": ("collector.portal.commands",),

@@ -100,6 +100,8 @@ class Profile:
     states: tuple[StateRange, ...]
     identify: Mapping[str, StringSpec]
     path: Path | None = None
+    #: ``inverter`` (readings) or ``meter`` (grid meter readings).
+    device_kind: Literal["inverter", "meter"] = "inverter"
 
     def state_for(self, code: int) -> InverterState:
         for entry in self.states:
@@ -182,6 +184,8 @@ def parse_profile(data: object, *, source: str, schema: Mapping[str, Any]) -> Pr
                     f"{source}: state codes {a.first:#06x}-{a.last:#06x} and "
                     f"{b.first:#06x}-{b.last:#06x} overlap"
                 )
+    if data.get("device_kind") == "meter" and data["protocol"] != "sunspec":
+        raise ProfileError(f"{source}: device_kind meter is read through SunSpec only")
     if data["protocol"] == "registers" and "vendor_state" not in fields:
         raise ProfileError(f"{source}: a register profile needs a vendor_state register")
     identify = {
@@ -202,6 +206,7 @@ def parse_profile(data: object, *, source: str, schema: Mapping[str, Any]) -> Pr
         registers=tuple(registers),
         states=tuple(states),
         identify=identify,
+        device_kind=data.get("device_kind", "inverter"),
     )
 
 

@@ -67,7 +67,7 @@ STATE_ORDER: tuple[InverterState, ...] = tuple(InverterState)
 STATE_CODE: dict[InverterState, int] = {s: i for i, s in enumerate(STATE_ORDER)}
 MISSING_STATE = -1
 
-#: Normalised event names in SunSpec Evt1 bit order (``gateway_firmware/sunspec/models.yaml``);
+#: Normalised event names in SunSpec Evt1 bit order (``gateway_firmware/sunspec/glossary.py``);
 #: ``FleetSeries.event_bits`` holds them as a bitmask, whatever the inverter family.
 EVENT_NAMES: tuple[str, ...] = (
     "ground_fault",

@@ -3,10 +3,10 @@
 One :class:`SimulatedInverters` server serves one or more unit ids; each unit has a layout
 that encodes inverter values into registers:
 
-- :class:`SunSpecLayout` - SunSpec integer (models 1 + 101/103 + optional 160, scale factors)
-  or float (1 + 111/113), with options that mimic real devices: :func:`sma_layout` (unit 126,
-  models 11 and 12 before 103, large reads refused with exception 2), :func:`solaredge_layout`
-  (model 1 with L=65);
+- :class:`SunSpecLayout` - SunSpec integer (models 1 + 101/103 + optional 160, scale factors),
+  float (1 + 111/113) or DER (1 + 701 + 702 + optional 714), with options that mimic real
+  devices (:mod:`collector.simulator.sunspec_layouts`: SMA, SolarEdge, DER);
+- :class:`SunSpecMeterLayout` - a SunSpec grid meter (1 + 203/201/213/211);
 - :class:`ProfileLayout` - any vendor profile from ``config/devices/``, encoded from the same
   YAML the gateway decodes with.
 
@@ -22,373 +22,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gateway_firmware.modbus.codec import (
-    SUNSPEC_NOT_IMPLEMENTED,
-    encode_number,
-    encode_string,
+from collector.simulator.device_values import (
+    DcValues,
+    GridMeterValues,
+    Image,
+    InverterValues,
+    Layout,
+    clamp_int,
+    initial_values,
 )
+from collector.simulator.sunspec_layouts import (
+    SunSpecLayout,
+    SunSpecMeterLayout,
+    der_layout,
+    sma_layout,
+    solaredge_layout,
+)
+from gateway_firmware.modbus.codec import encode_number, encode_string
 from gateway_firmware.modbus.transport import RegisterKind
 from gateway_firmware.profiles import Profile, load_profile
-from gateway_firmware.sunspec.client import SUNSPEC_MARKER
-from gateway_firmware.sunspec.models import (
-    MPPT_MODEL,
-    ModelDef,
-    Point,
-    model_defs,
-    state_map,
-)
 from zonnewijk_wire import InverterState, Reading
+
+__all__ = [
+    "DcValues",
+    "GridMeterValues",
+    "Image",
+    "InverterValues",
+    "Layout",
+    "ProfileLayout",
+    "SimulatedInverters",
+    "SunSpecLayout",
+    "SunSpecMeterLayout",
+    "der_layout",
+    "gateway_profile_for",
+    "layout_for",
+    "sma_layout",
+    "solaredge_layout",
+]
 
 log = logging.getLogger(__name__)
 
-Image = dict[RegisterKind, dict[int, int]]
-
 _FUNC_CODE = {RegisterKind.HOLDING: 3, RegisterKind.INPUT: 4}
-_ST_CODE = {state: code for code, state in state_map().items()}
-
-
-@dataclass
-class DcValues:
-    """One MPPT input of a simulated inverter; None encodes the layout's sentinel."""
-
-    dc_voltage_v: float | None = None
-    dc_current_a: float | None = None
-    dc_power_w: float | None = None
-
-
-@dataclass
-class InverterValues:
-    """Everything a simulated inverter reports; None encodes "not implemented" / invalid."""
-
-    ac_power_w: float | None = 0.0
-    ac_energy_wh: float | None = 0.0
-    ac_voltage_v: float | None = 230.0
-    grid_frequency_hz: float | None = 50.0
-    cabinet_temp_c: float | None = 25.0
-    dc: list[DcValues] = field(default_factory=list)
-    state: InverterState = InverterState.PRODUCING
-    vendor_state: int | None = None
-    events: int = 0  # SunSpec Evt1 bits / vendor fault code
-
-    @classmethod
-    def from_reading(cls, reading: Reading) -> InverterValues:
-        """The values a device must hold to produce ``reading`` (events from vendor_events)."""
-        dc = [DcValues(d.dc_voltage_v, d.dc_current_a, d.dc_power_w) for d in reading.dc]
-        return cls(
-            ac_power_w=reading.ac_power_w,
-            ac_energy_wh=reading.ac_energy_wh,
-            ac_voltage_v=reading.ac_voltage_v,
-            grid_frequency_hz=reading.grid_frequency_hz,
-            cabinet_temp_c=reading.cabinet_temp_c,
-            dc=dc,
-            state=reading.state,
-            vendor_state=reading.vendor_state,
-            events=reading.vendor_events or 0,
-        )
-
-
-class Layout(Protocol):
-    """Encodes values into a register image."""
-
-    @property
-    def name(self) -> str: ...
-
-    #: Largest read the device accepts; larger ones get exception 2 (None: protocol limit).
-    max_read_registers: int | None
-
-    def encode(self, values: InverterValues) -> Image: ...
-
-
-# --- SunSpec --------------------------------------------------------------------------------
-
-DEFAULT_INT_SF: dict[str, int] = {
-    "A_SF": -2,
-    "V_SF": -1,
-    "W_SF": 0,
-    "Hz_SF": -2,
-    "VA_SF": 0,
-    "VAr_SF": 0,
-    "PF_SF": -2,
-    "WH_SF": 0,
-    "DCA_SF": -2,
-    "DCV_SF": -1,
-    "DCW_SF": 0,
-    "Tmp_SF": -1,
-}
-DEFAULT_MPPT_SF: dict[str, int] = {"DCA_SF": -2, "DCV_SF": -1, "DCW_SF": 0, "DCWH_SF": 0}
-
-
-def _sentinel_registers(type_name: str, size: int) -> list[int]:
-    if type_name == "float32":
-        return encode_number(math.nan, "float32")
-    if type_name == "string":
-        return [0] * size
-    raw = SUNSPEC_NOT_IMPLEMENTED[type_name]
-    return [(raw >> (16 * (size - 1 - i))) & 0xFFFF for i in range(size)]
-
-
-def _clamp_int(value: float, type_name: str) -> int:
-    limits = {
-        "int16": (-0x7FFF, 0x7FFF),
-        "uint16": (0, 0xFFFE),
-        "acc32": (1, 0xFFFFFFFF),
-        "uint32": (0, 0xFFFFFFFE),
-    }
-    lo, hi = limits.get(type_name, (-(2**31) + 1, 2**31 - 1))
-    return max(lo, min(hi, round(value)))
-
-
-@dataclass
-class SunSpecLayout:
-    """A SunSpec register map.
-
-    Parameters
-    ----------
-    float_model
-        Serve 111/113 (float32) instead of 101/103 (integer + scale factor).
-    phases
-        1 (model 101/111) or 3 (103/113).
-    base
-        Address of the "SunS" marker (40000, 50000 or 0; 40001 mimics a 1-based mistake).
-    common_length
-        L of model 1 (66 in the specification, 65 on SolarEdge).
-    extra_models
-        (model id, length) of models served between model 1 and the inverter model
-        (SMA: 11 and 12), filled with zeros.
-    mppt_count
-        Serve model 160 with this many modules (None: no model 160).
-    scale_factors
-        Scale factors of the integer model and model 160 (``W_SF``, ``DCW_SF``, ...).
-    max_read_registers
-        Refuse reads longer than this with exception 2 (SMA-like); None: accept up to 125.
-    """
-
-    name: str = "sunspec-int"
-    float_model: bool = False
-    phases: int = 3
-    base: int = 40000
-    common_length: int = 66
-    extra_models: tuple[tuple[int, int], ...] = ()
-    mppt_count: int | None = None
-    manufacturer: str = "Zonnewijk"
-    model: str = "SimInverter 5000"
-    serial: str = "SIM0001"
-    version: str = "1.0.0"
-    options: str = ""
-    scale_factors: dict[str, int] = field(default_factory=dict)
-    max_read_registers: int | None = None
-    #: While sleeping, report measurements as "not implemented" (SolarEdge at night).
-    sleep_sentinels: bool = False
-
-    def __post_init__(self) -> None:
-        if self.phases not in (1, 3):
-            raise ValueError("phases must be 1 or 3")
-        self.scale_factors = {**DEFAULT_INT_SF, **DEFAULT_MPPT_SF, **self.scale_factors}
-
-    @property
-    def inverter_model_id(self) -> int:
-        return (
-            (111 if self.phases == 1 else 113)
-            if self.float_model
-            else (101 if self.phases == 1 else 103)
-        )
-
-    def model_addresses(self) -> dict[int, int]:
-        """Address of each served model's id register (by model id)."""
-        addresses = {}
-        address = self.base + 2
-        addresses[1] = address
-        address += 2 + self.common_length
-        for model_id, length in self.extra_models:
-            addresses[model_id] = address
-            address += 2 + length
-        addresses[self.inverter_model_id] = address
-        address += 2 + (model_defs()[self.inverter_model_id].length or 0)
-        if self.mppt_count is not None:
-            addresses[MPPT_MODEL] = address
-        return addresses
-
-    def encode(self, values: InverterValues) -> Image:
-        regs: dict[int, int] = {}
-
-        def put(address: int, words: Sequence[int]) -> None:
-            for i, word in enumerate(words):
-                regs[address + i] = word & 0xFFFF
-
-        put(self.base, SUNSPEC_MARKER)
-        address = self.base + 2
-        # model 1
-        common = model_defs()[1]
-        put(address, [1, self.common_length])
-        put(address + 2, [0] * self.common_length)
-        strings = {
-            "Mn": self.manufacturer,
-            "Md": self.model,
-            "Opt": self.options,
-            "Vr": self.version,
-            "SN": self.serial,
-        }
-        for name, text in strings.items():
-            point = common.points[name]
-            put(address + point.offset, encode_string(text, point.size))
-        address += 2 + self.common_length
-        for model_id, length in self.extra_models:
-            put(address, [model_id, length])
-            put(address + 2, [0] * length)
-            address += 2 + length
-        inverter = model_defs()[self.inverter_model_id]
-        length = inverter.length or 0
-        put(address, [inverter.model_id, length])
-        put(address + 2, [0] * length)
-        self._encode_inverter(inverter, address, values, put)
-        address += 2 + length
-        if self.mppt_count is not None:
-            address = self._encode_mppt(address, values, put)
-        put(address, [0xFFFF, 0])
-        return {RegisterKind.HOLDING: regs, RegisterKind.INPUT: {}}
-
-    def _point_words(self, model: ModelDef, point: Point, value: float | None) -> list[int]:
-        if value is None:
-            return _sentinel_registers(point.type, point.size)
-        if point.type == "float32":
-            return encode_number(float(value), "float32")
-        scaled = value
-        if point.sf:
-            scaled = value / 10.0 ** self.scale_factors[point.sf]
-        return encode_number(_clamp_int(scaled, point.type), point.type)
-
-    def _encode_inverter(
-        self, model: ModelDef, address: int, values: InverterValues, put: Any
-    ) -> None:
-        if self.sleep_sentinels and values.state is InverterState.SLEEPING:
-            values = replace(
-                values,
-                ac_power_w=0.0,
-                ac_voltage_v=None,
-                grid_frequency_hz=None,
-                cabinet_temp_c=None,
-                dc=[DcValues() for _ in values.dc],
-            )
-        dc = values.dc
-        dc_v = [d.dc_voltage_v for d in dc if d.dc_voltage_v is not None]
-        dc_a = [d.dc_current_a for d in dc if d.dc_current_a is not None]
-        dc_w = [d.dc_power_w for d in dc if d.dc_power_w is not None]
-        ac_current = None
-        if values.ac_power_w is not None and values.ac_voltage_v:
-            ac_current = abs(values.ac_power_w) / values.ac_voltage_v / self.phases
-        point_values: dict[str, float | None] = {
-            "A": None if ac_current is None else ac_current * self.phases,
-            "AphA": ac_current,
-            "PhVphA": values.ac_voltage_v,
-            "W": values.ac_power_w,
-            "Hz": values.grid_frequency_hz,
-            "WH": values.ac_energy_wh,
-            "DCV": sum(dc_v) / len(dc_v) if dc_v else None,
-            "DCA": sum(dc_a) if dc_a else None,
-            "DCW": sum(dc_w) if dc_w else None,
-            "TmpCab": values.cabinet_temp_c,
-        }
-        if self.phases == 3:
-            point_values.update(
-                AphB=ac_current,
-                AphC=ac_current,
-                PhVphB=values.ac_voltage_v,
-                PhVphC=values.ac_voltage_v,
-            )
-        for name, point in model.points.items():
-            if name.endswith("_SF"):
-                put(address + point.offset, encode_number(self.scale_factors[name], "sunssf"))
-            elif name in point_values:
-                put(address + point.offset, self._point_words(model, point, point_values[name]))
-            elif name in ("St", "StVnd", "Evt1"):
-                continue
-            else:
-                put(address + point.offset, _sentinel_registers(point.type, point.size))
-        st = _ST_CODE.get(values.state)
-        put(address + model.points["St"].offset, [0xFFFF if st is None else st])
-        vendor = values.vendor_state if values.vendor_state is not None else 0xFFFF
-        put(address + model.points["StVnd"].offset, [vendor])
-        put(address + model.points["Evt1"].offset, encode_number(values.events, "bitfield32"))
-
-    def _encode_mppt(self, address: int, values: InverterValues, put: Any) -> int:
-        model = model_defs()[MPPT_MODEL]
-        assert self.mppt_count is not None and model.module_points is not None
-        assert model.module_start is not None and model.module_length is not None
-        length = 8 + model.module_length * self.mppt_count
-        put(address, [MPPT_MODEL, length])
-        put(address + 2, [0] * length)
-        for name in ("DCA_SF", "DCV_SF", "DCW_SF", "DCWH_SF"):
-            put(
-                address + model.points[name].offset,
-                encode_number(self.scale_factors[name], "sunssf"),
-            )
-        put(address + model.points["Evt"].offset, [0, 0])
-        put(address + model.points["N"].offset, [self.mppt_count])
-        put(address + model.points["TmsPer"].offset, [0xFFFF])
-        for index in range(self.mppt_count):
-            module = address + model.module_start + index * model.module_length
-            dc = values.dc[index] if index < len(values.dc) else DcValues()
-            points = model.module_points
-            put(module + points["ID"].offset, [index + 1])
-            put(module + points["IDStr"].offset, encode_string(f"MPPT {index + 1}", 8))
-            for name, value in (
-                ("DCA", dc.dc_current_a),
-                ("DCV", dc.dc_voltage_v),
-                ("DCW", dc.dc_power_w),
-            ):
-                put(module + points[name].offset, self._point_words(model, points[name], value))
-            put(module + points["DCWH"].offset, [0, 0])
-            put(module + points["Tms"].offset, [0, 0])
-            put(module + points["Tmp"].offset, [0x8000])
-            put(module + points["DCSt"].offset, [4 if (dc.dc_power_w or 0) > 0 else 2])
-            put(module + points["DCEvt"].offset, [0, 0])
-        return address + 2 + length
-
-
-def sma_layout(**overrides: Any) -> SunSpecLayout:
-    """SMA-like: models 11 and 12 before 103, reads over 60 registers refused (exception 2).
-
-    Serve it on unit 126.
-    """
-    settings: dict[str, Any] = {
-        "name": "sma",
-        "extra_models": ((11, 13), (12, 98)),
-        "manufacturer": "SMA",
-        "model": "STP 6.0-3AV-40",
-        "serial": "3012345678",
-        "version": "3.10.10.R",
-        "max_read_registers": 60,
-    }
-    return SunSpecLayout(**{**settings, **overrides})
-
-
-def solaredge_layout(**overrides: Any) -> SunSpecLayout:
-    """SolarEdge-like: model 1 with L=65 (the specification says 66), model 101, unit 1; asleep
-    (St 2) it reports W 0 and its measurements as "not implemented"."""
-    settings: dict[str, Any] = {
-        "name": "solaredge",
-        "common_length": 65,
-        "sleep_sentinels": True,
-        "phases": 1,
-        "manufacturer": "SolarEdge",
-        "model": "SE5000H",
-        "serial": "7E123456",
-        "version": "0004.0019.0035",
-    }
-    return SunSpecLayout(**{**settings, **overrides})
 
 
 # --- vendor profiles ------------------------------------------------------------------------
@@ -441,7 +127,7 @@ class ProfileLayout:
                 words = _raw_words(raw, spec.count, spec.word_order)
             else:
                 scaled = value if spec.unit == "code" else value / spec.scale
-                number: float = scaled if spec.type == "float32" else _clamp_int(scaled, spec.type)
+                number: float = scaled if spec.type == "float32" else clamp_int(scaled, spec.type)
                 words = encode_number(number, spec.type, spec.word_order)
             for i, word in enumerate(words):
                 image[spec.kind][spec.address + i] = word
@@ -453,14 +139,19 @@ class ProfileLayout:
 
 
 def layout_for(name: str, **overrides: Any) -> Layout:
-    """A layout by name: ``sunspec-int``, ``sunspec-float``, ``sma``, ``solaredge``, or a profile
-    name from ``config/devices/`` (``huawei`` and ``sungrow`` accepted as short names)."""
+    """A layout by name: ``sunspec-int``, ``sunspec-float``, ``sunspec-der``, ``sunspec-meter``,
+    ``sma``, ``solaredge``, or a profile name from ``config/devices/`` (``huawei`` and
+    ``sungrow`` accepted as short names)."""
     aliases = {"huawei": "huawei-sun2000", "sungrow": "sungrow-sg", "sunspec": "sunspec-int"}
     name = aliases.get(name, name)
     if name == "sunspec-int":
         return SunSpecLayout(**overrides)
     if name == "sunspec-float":
         return SunSpecLayout(**{"name": "sunspec-float", "float_model": True, **overrides})
+    if name == "sunspec-der":
+        return der_layout(**overrides)
+    if name == "sunspec-meter":
+        return SunSpecMeterLayout(**overrides)
     if name == "sma":
         return sma_layout(**overrides)
     if name == "solaredge":
@@ -468,7 +159,9 @@ def layout_for(name: str, **overrides: Any) -> Layout:
     return ProfileLayout(load_profile(name), **overrides)
 
 
-_SUNSPEC_LAYOUTS = frozenset({"sunspec", "sunspec-int", "sunspec-float", "sma", "solaredge"})
+_SUNSPEC_LAYOUTS = frozenset(
+    {"sunspec", "sunspec-int", "sunspec-float", "sunspec-der", "sma", "solaredge"}
+)
 
 
 def gateway_profile_for(layout_name: str) -> str:
@@ -476,12 +169,16 @@ def gateway_profile_for(layout_name: str) -> str:
     SunSpec layout, the profile file name otherwise; accepts the short names)."""
     if layout_name in _SUNSPEC_LAYOUTS:
         return "sunspec"
+    if layout_name == "sunspec-meter":
+        return "sunspec-meter"
     return {"huawei": "huawei-sun2000", "sungrow": "sungrow-sg"}.get(layout_name, layout_name)
 
 
 LAYOUT_NAMES = (
     "sunspec-int",
     "sunspec-float",
+    "sunspec-der",
+    "sunspec-meter",
     "sma",
     "solaredge",
     "huawei-sun2000",
@@ -518,7 +215,7 @@ def _spans(addresses: Iterable[int], max_hole: int = 64) -> list[tuple[int, int]
 @dataclass
 class _Unit:
     layout: Layout
-    values: InverterValues
+    values: InverterValues | GridMeterValues
     pokes: dict[RegisterKind, dict[int, int]] = field(
         default_factory=lambda: {RegisterKind.HOLDING: {}, RegisterKind.INPUT: {}}
     )
@@ -561,7 +258,9 @@ class SimulatedInverters:
         for unit in units:
             if not 1 <= unit <= 247:
                 raise ValueError(f"unit id must be 1..247, got {unit}")
-        self._units = {unit: _Unit(layout, InverterValues()) for unit, layout in units.items()}
+        self._units = {
+            unit: _Unit(layout, initial_values(layout)) for unit, layout in units.items()
+        }
         self.host = host
         self._requested_port = port
         self.port = port
@@ -727,8 +426,18 @@ class SimulatedInverters:
         return unit, self._units[unit]
 
     def values(self, unit: int | None = None) -> InverterValues:
-        """A copy of the values a unit currently serves."""
-        return replace(self._unit(unit)[1].values)
+        """A copy of the values an inverter unit currently serves."""
+        values = self._unit(unit)[1].values
+        if not isinstance(values, InverterValues):
+            raise ValueError("that unit is a meter: use meter_values()")
+        return replace(values)
+
+    def meter_values(self, unit: int | None = None) -> GridMeterValues:
+        """A copy of the values a meter unit currently serves."""
+        values = self._unit(unit)[1].values
+        if not isinstance(values, GridMeterValues):
+            raise ValueError("that unit is an inverter: use values()")
+        return replace(values)
 
     def set_values(self, unit: int | None = None, **changes: Any) -> None:
         """Change some values of a unit, e.g. ``set_values(1, ac_power_w=2500.0)``.
@@ -740,7 +449,7 @@ class SimulatedInverters:
         with self._lock:
             scale_factors = changes.pop("scale_factors", None)
             if scale_factors is not None:
-                if not isinstance(state.layout, SunSpecLayout):
+                if not isinstance(state.layout, SunSpecLayout | SunSpecMeterLayout):
                     raise ValueError(f"unit {unit_id} ({state.layout.name}) has no scale factors")
                 state.layout.scale_factors.update(scale_factors)
             if "dc" in changes:

@@ -7,12 +7,14 @@ import json
 import sys
 from typing import Any
 
+from gateway_firmware.devices import scan_report
+from gateway_firmware.devices.factory import make_reader
 from gateway_firmware.devices.profile_device import ProfileDevice
-from gateway_firmware.devices.reader import SUNSPEC, DeviceReader
+from gateway_firmware.devices.reader import SUNSPEC
 from gateway_firmware.modbus.errors import DeviceException, ModbusError, ProfileError
 from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 from gateway_firmware.profiles import Profile, load_profiles
-from gateway_firmware.sunspec.client import SunSpecDevice
+from gateway_firmware.sunspec.client import SunSpecUnit
 from zonnewijk_wire import InverterState, json_schema
 
 
@@ -41,7 +43,7 @@ def _add_bus_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_command(args: argparse.Namespace) -> int:
-    """Print one Reading as JSON (glossary field names; missing values as null)."""
+    """Print one Reading (a MeterReading for a meter profile) as JSON; missing values as null."""
     try:
         bus = _bus(args, args.timeout)
     except ValueError as exc:
@@ -49,7 +51,7 @@ def read_command(args: argparse.Namespace) -> int:
         return 2
     with bus:
         try:
-            reader = DeviceReader(
+            reader = make_reader(
                 bus,
                 unit=args.unit,
                 device_id=args.device_id,
@@ -117,20 +119,29 @@ def _identify_profile(bus: ModbusBus, unit: int, profiles: dict[str, Profile]) -
     }
 
 
-def scan_unit(bus: ModbusBus, unit: int, profiles: dict[str, Profile]) -> dict[str, Any] | None:
+def scan_unit(
+    bus: ModbusBus, unit: int, profiles: dict[str, Profile], *, points: bool = False
+) -> dict[str, Any] | None:
     """What answers at ``unit``: a SunSpec device (models, identity) or a profile's registers.
 
-    Returns None when nothing answers at all.
+    ``points`` adds every decoded point of every SunSpec model. Returns None when nothing
+    answers at all.
     """
-    device = SunSpecDevice(bus, unit)
+    device = SunSpecUnit(bus, unit)
     try:
         layout = device.discover()
         identity = device.identity()
+        chain = [scan_report.model_entry(header) for header in layout.models]
+        if points:
+            for entry, (_header, values) in zip(chain, device.read_all(), strict=True):
+                entry["points"] = scan_report.point_values(values)
         return {
             "unit": unit,
             "protocol": "sunspec",
             "base": layout.base,
             "models": list(layout.model_ids),
+            "model_chain": chain,
+            "profiles": scan_report.profiles_for(layout),
             "manufacturer": identity.get("Mn"),
             "model": identity.get("Md"),
             "serial": identity.get("SN"),
@@ -154,7 +165,7 @@ def scan_command(args: argparse.Namespace) -> int:
     with _bus(args, args.timeout) as bus:
         for unit in args.units:
             try:
-                result = scan_unit(bus, unit, profiles)
+                result = scan_unit(bus, unit, profiles, points=args.points)
             except ModbusError as exc:
                 if exc.reason == "connection_failed":
                     print(f"cannot connect to {_where(args)}: {exc}", file=sys.stderr)
@@ -176,11 +187,7 @@ def scan_command(args: argparse.Namespace) -> int:
 def _describe(result: dict[str, Any]) -> str:
     unit = result["unit"]
     if result["protocol"] == "sunspec":
-        who = " ".join(str(result[k]) for k in ("manufacturer", "model") if result.get(k))
-        return (
-            f"unit {unit}: SunSpec at {result['base']}, models {result['models']}: {who or '?'}"
-            f" (serial {result.get('serial') or '?'}) -> profile {SUNSPEC}"
-        )
+        return scan_report.describe(result)
     if result["protocol"] == "registers":
         return f"unit {unit}: answers; matching profiles: {', '.join(result['possible_profiles'])}"
     return f"unit {unit}: answers, but no SunSpec marker and no matching profile"
@@ -198,7 +205,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_bus_arguments(read)
     read.add_argument("--unit", type=int, default=1, help="Modbus unit id (SMA: 126)")
     read.add_argument(
-        "--profile", default=SUNSPEC, help="sunspec (default) or a config/devices profile name"
+        "--profile",
+        default=SUNSPEC,
+        help="sunspec (default), sunspec-meter (a grid meter) or a config/devices profile name",
     )
     read.add_argument("--device-id", default="inverter", help="device id put in the reading")
     read.add_argument("--gateway-id", default="gateway", help="gateway id for --info")
@@ -216,6 +225,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     scan.add_argument("--timeout", type=float, default=1.0, help="answer timeout per try [s]")
     scan.add_argument("--json", action="store_true", help="print the result as JSON")
+    scan.add_argument(
+        "--points", action="store_true", help="also print every point of every SunSpec model"
+    )
     scan.set_defaults(func=_scan_entry)
 
     schema = sub.add_parser("wire-schema", help="print the wire format's JSON Schema")

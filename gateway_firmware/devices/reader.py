@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway_firmware.devices.profile_device import ProfileDevice
-from gateway_firmware.modbus.errors import ModbusError
+from gateway_firmware.modbus.errors import ModbusError, ProfileError
 from gateway_firmware.modbus.plausibility import (
     DEFAULT_RATED_AC_POWER_W,
     CounterCheck,
@@ -100,6 +100,11 @@ class DeviceReader:
         self._decoder: Decoder
         if isinstance(profile, str) and profile != SUNSPEC:
             profile = load_profile(profile, devices_dir)
+        if not isinstance(profile, str) and profile.device_kind == "meter":
+            raise ProfileError(
+                f"profile {profile.name!r} reads a grid meter, not an inverter "
+                "(gateway_firmware.devices.meter_reader.MeterReader)"
+            )
         if isinstance(profile, str) or profile.protocol == "sunspec":
             self._decoder = SunSpecDevice(bus, unit)
         else:

@@ -26,12 +26,15 @@ NUMERIC_TYPES: dict[str, tuple[int, ModbusClientMixin.DATATYPE]] = {
     "bitfield16": (1, _DT.UINT16),
     "count": (1, _DT.UINT16),
     "sunssf": (1, _DT.INT16),
+    "pad": (1, _DT.UINT16),
     "uint32": (2, _DT.UINT32),
     "int32": (2, _DT.INT32),
     "acc32": (2, _DT.UINT32),
     "enum32": (2, _DT.UINT32),
     "bitfield32": (2, _DT.UINT32),
+    "ipaddr": (2, _DT.UINT32),
     "float32": (2, _DT.FLOAT32),
+    "float64": (4, _DT.FLOAT64),
     "uint64": (4, _DT.UINT64),
     "int64": (4, _DT.INT64),
     "acc64": (4, _DT.UINT64),
@@ -52,6 +55,7 @@ SUNSPEC_NOT_IMPLEMENTED: dict[str, int] = {
     "uint32": 0xFFFFFFFF,
     "enum32": 0xFFFFFFFF,
     "bitfield32": 0xFFFFFFFF,
+    "ipaddr": 0,
     "int64": 0x8000000000000000,
     "uint64": 0xFFFFFFFFFFFFFFFF,
 }
@@ -81,7 +85,7 @@ def raw_int(registers: Sequence[int], word_order: WordOrder = "big") -> int:
 def decode_number(
     registers: Sequence[int], type_name: str, word_order: WordOrder = "big"
 ) -> int | float:
-    """Decode a numeric value (int for integer types, float for float32)."""
+    """Decode a numeric value (int for integer types, float for float32 and float64)."""
     count, data_type = NUMERIC_TYPES[type_name]
     if len(registers) != count:
         raise ValueError(f"{type_name} needs {count} registers, got {len(registers)}")
@@ -90,7 +94,7 @@ def decode_number(
     )
     if not isinstance(value, int | float):
         raise TypeError(f"unexpected {type(value).__name__} decoding {type_name}")
-    if isinstance(value, float) and math.isfinite(value):
+    if data_type is _DT.FLOAT32 and isinstance(value, float) and math.isfinite(value):
         # a float32 carries about 7 significant digits; drop the widening noise
         return float(f"{value:.7g}")
     return value
@@ -107,15 +111,17 @@ def is_sunspec_not_implemented(registers: Sequence[int], type_name: str) -> bool
     """True when the registers hold SunSpec's "not implemented" value for the type."""
     if type_name == "string":
         return all(r == 0 for r in registers)
-    if type_name == "float32":
-        return math.isnan(decode_number(registers, "float32"))
+    if type_name in ("float32", "float64"):
+        return math.isnan(decode_number(registers, type_name))
+    if type_name not in SUNSPEC_NOT_IMPLEMENTED:
+        return False  # pad: no sentinel
     return raw_int(registers) == SUNSPEC_NOT_IMPLEMENTED[type_name]
 
 
 def encode_number(value: int | float, type_name: str, word_order: WordOrder = "big") -> list[int]:
     """Registers for a numeric value (integers are range-checked by pymodbus)."""
     _, data_type = NUMERIC_TYPES[type_name]
-    value = int(value) if data_type is not _DT.FLOAT32 else float(value)
+    value = float(value) if data_type in (_DT.FLOAT32, _DT.FLOAT64) else int(value)
     return ModbusClientMixin.convert_to_registers(value, data_type=data_type, word_order=word_order)
 
 

@@ -17,7 +17,11 @@ from gateway_firmware.modbus.codec import (
     raw_int,
 )
 from gateway_firmware.sunspec.decode import decode_point
-from gateway_firmware.sunspec.models import Point
+from gateway_firmware.sunspec.definitions import PointDef
+from gateway_firmware.sunspec.layout import PlacedPoint
+
+W = PlacedPoint("W", 100, PointDef("W", "int16", 1, sf="W_SF"), sf_path="W_SF")
+W_SF = PlacedPoint("W_SF", 101, PointDef("W_SF", "sunssf", 1))
 
 RANGES = {
     "uint16": (0, 0xFFFF),
@@ -71,9 +75,7 @@ def test_strings() -> None:
 @given(st.integers(-32767, 32767), st.integers(-10, 10))
 def test_scale_factor_applied(raw: int, sf: int) -> None:
     registers = {100: raw & 0xFFFF, 101: sf & 0xFFFF}
-    value = decode_point(
-        registers, 86, Point("W", 14, "int16", 1, "W_SF"), Point("W_SF", 15, "sunssf", 1)
-    )
+    value = decode_point(registers, W, W_SF)
     assert value.value == pytest.approx(raw * 10.0**sf)
     assert value.scale_factor == sf
 
@@ -81,7 +83,5 @@ def test_scale_factor_applied(raw: int, sf: int) -> None:
 @pytest.mark.parametrize("sf", [11, -11, 0x7FFF])
 def test_scale_factor_out_of_range(sf: int) -> None:
     registers = {100: 1234, 101: sf & 0xFFFF}
-    value = decode_point(
-        registers, 86, Point("W", 14, "int16", 1, "W_SF"), Point("W_SF", 15, "sunssf", 1)
-    )
+    value = decode_point(registers, W, W_SF)
     assert value.value is None and value.bad_scale_factor and value.raw == 1234
