@@ -7,7 +7,10 @@
    have data from the first minute.
 4. Run live: ``--live-sites`` simulated inverters speak real Modbus TCP, their registers driven
    by the same physical model (continuing the backfill's counters), and one
-   ``zonnewijk-gateway run`` process per inverter polls, spools and publishes.
+   ``zonnewijk-gateway run`` process per inverter polls, spools and publishes. ``--p1-homes``
+   of them (default: all, the opted-in homes) also have a smart meter: a simulated DSMR 5
+   meter (household load less the roof's power) sends a telegram a second over a socat pty
+   to the gateway's P1 port, which publishes one reading a minute on ``.../meter``.
 5. On Ctrl-C or after ``--duration`` seconds: stop the gateways, let the collector drain, read
    back from InfluxDB and print per inverter the readings stored, latest power and counter.
 
@@ -77,6 +80,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--duration", type=float, default=None, help="seconds to run live (default: until Ctrl-C)"
     )
     p.add_argument("--interval", type=int, default=5, help="gateway poll interval [s] (default 5)")
+    p.add_argument(
+        "--p1-homes",
+        type=int,
+        default=None,
+        help="live homes with a simulated smart meter on the P1 port (default: all live ones)",
+    )
     p.add_argument("--seed", type=int, default=1, help="fleet and weather seed")
     p.add_argument("--mqtt-host", default=None, help="use this broker instead of a private one")
     p.add_argument("--mqtt-port", type=int, default=1883)
@@ -263,18 +272,54 @@ def _start_live(
     devices = live_fleet.start_servers()
     stack.callback(live_fleet.stop)
     ratings = {site.device_id: site.ac_rating_w for site in live_fleet.fleet.sites}
+    homes = len(devices) if args.p1_homes is None else max(0, min(args.p1_homes, len(devices)))
+    p1_ports = [_start_meter(live_fleet, i, workdir, stack) for i in range(homes)]
     gateways = [
         _start_gateway(
-            device, ratings[device.device_id], args.interval, mqtt_host, mqtt_port, workdir
+            device,
+            ratings[device.device_id],
+            args.interval,
+            mqtt_host,
+            mqtt_port,
+            workdir,
+            p1_port=p1_ports[i] if i < homes else None,
         )
-        for device in devices
+        for i, device in enumerate(devices)
     ]
     stack.callback(_stop_gateways, gateways)
     print(
         f"live: {len(devices)} simulated inverters on Modbus TCP, one gateway process each "
-        f"(polling every {args.interval} s); Ctrl-C stops"
+        f"(polling every {args.interval} s), {homes} with a DSMR 5 smart meter on the P1 port "
+        "(one telegram a second, a reading a minute); Ctrl-C stops"
     )
     return _Live(live_fleet, gateways)
+
+
+#: Interval of the demo's P1 readings (production: 300 s, the consent's granularity) [s].
+DEMO_P1_INTERVAL_S = 60
+
+
+def _start_meter(
+    live_fleet: LiveFleet, index: int, workdir: Path, stack: contextlib.ExitStack
+) -> str:
+    """A simulated smart meter for live site ``index`` on a pty; returns the gateway's end."""
+    from collector.devtools.pty import PtyPair
+    from collector.simulator.household import household_for
+    from collector.simulator.p1_meter import HomeMeter, P1Emulator
+
+    site = live_fleet.fleet.sites[index]
+    directory = workdir / f"p1-{site.site_id}"
+    directory.mkdir()
+    pair = stack.enter_context(PtyPair(directory))
+    server = live_fleet.servers[index]
+    meter = HomeMeter(
+        household_for(live_fleet.fleet.seed * 1000 + index),
+        lambda: float(server.values(1).ac_power_w or 0.0),
+        seed=index,
+        gas=index % 2 == 0,
+    )
+    stack.enter_context(P1Emulator(pair.device_end, meter))
+    return pair.gateway_end
 
 
 def _start_gateway(
@@ -284,8 +329,10 @@ def _start_gateway(
     mqtt_host: str,
     mqtt_port: int,
     workdir: Path,
+    *,
+    p1_port: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    config = {
+    config: dict[str, object] = {
         "gateway_id": device.gateway_id,
         "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": "5"},
         "spool": {"path": str(workdir / f"{device.gateway_id}.spool.sqlite3")},
@@ -303,6 +350,13 @@ def _start_gateway(
             }
         ],
     }
+    if p1_port is not None:
+        config["p1"] = {
+            "serial_port": p1_port,
+            "device_id": f"{device.site_id}-p1",
+            "interval_s": DEMO_P1_INTERVAL_S,
+            "gas": True,
+        }
     path = workdir / f"{device.gateway_id}.yaml"
     path.write_text(yaml.safe_dump(config))
     with (workdir / f"{device.gateway_id}.log").open("ab") as log_file:
@@ -358,5 +412,16 @@ def _report(influx: InfluxClient, collector: Collector) -> int:
         print(
             f"rejected: {dict(collector.stats.rejected_messages + collector.stats.rejected_readings)}"
         )
+    meters = influx.query_records(
+        "SELECT count(import_energy_wh) AS readings, last(import_power_w) AS import_w, "
+        "last(export_power_w) AS export_w FROM grid_meter GROUP BY device"
+    )
+    if meters:
+        print(f"\n{'smart meter':<16} {'readings':>9} {'import (mean)':>14} {'export (mean)':>14}")
+        for r in sorted(meters, key=lambda r: str(r["device"])):
+            print(
+                f"{r['device']:<16} {r['readings']:>9,} {r['import_w'] or 0:>12,.0f} W "
+                f"{r['export_w'] or 0:>12,.0f} W"
+            )
     print(f"stored {total} readings from {len(rows)} inverters")
     return 0 if total > 0 else 1

@@ -21,7 +21,9 @@ from zoneinfo import ZoneInfo
 
 from dsmr_parser.parsers import TelegramParser
 
-__all__ = ["MeterValues", "P1Emulator", "dsmr5_telegram"]
+from collector.simulator.household import Household
+
+__all__ = ["HomeMeter", "MeterValues", "P1Emulator", "dsmr5_telegram"]
 
 _AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -86,6 +88,55 @@ def dsmr5_telegram(values: MeterValues) -> bytes:
         ]
     body = "\r\n".join(lines) + "\r\n!"
     return f"{body}{TelegramParser.crc16(body):04X}\r\n".encode("ascii")
+
+
+class HomeMeter:
+    """A home's meter: its household's load less the roof's power, integrated into counters.
+
+    ``pv_power_w()`` gives the inverter's present AC power [W]. Tariff 1 (low) at night
+    (23-7 h local time) and at weekends, tariff 2 otherwise, as Dutch meters count.
+    """
+
+    def __init__(
+        self, household: Household, pv_power_w: Callable[[], float], *, seed: int, gas: bool
+    ) -> None:
+        self.household = household
+        self.pv_power_w = pv_power_w
+        self.gas = gas
+        self.counters_wh = [
+            1_000_000.0 + 10_000.0 * (seed % 97),  # import T1
+            1_200_000.0 + 10_000.0 * (seed % 89),  # import T2
+            300_000.0 + 5_000.0 * (seed % 83),  # export T1
+            400_000.0 + 5_000.0 * (seed % 79),  # export T2
+        ]
+        self.gas_m3 = 2_000.0 + 10.0 * (seed % 71)
+        self._last: datetime | None = None
+
+    def __call__(self, now: datetime) -> MeterValues:
+        load_w = self.household.load_w(now)
+        net_w = load_w - max(self.pv_power_w(), 0.0)
+        import_w, export_w = max(net_w, 0.0), max(-net_w, 0.0)
+        local = now.astimezone(_AMSTERDAM)
+        tariff = 1 if local.weekday() >= 5 or local.hour >= 23 or local.hour < 7 else 2
+        if self._last is not None:
+            hours = max((now - self._last).total_seconds(), 0.0) / 3600
+            self.counters_wh[tariff - 1] += import_w * hours
+            self.counters_wh[tariff + 1] += export_w * hours
+            self.gas_m3 += 0.1 * hours
+        self._last = now
+        i1, i2, e1, e2 = self.counters_wh
+        return MeterValues(
+            ts=now,
+            import_t1_wh=i1,
+            import_t2_wh=i2,
+            export_t1_wh=e1,
+            export_t2_wh=e2,
+            import_power_w=import_w,
+            export_power_w=export_w,
+            tariff=tariff,
+            gas_m3=self.gas_m3 if self.gas else None,
+            equipment_id=f"{0x4B38454730303430 + self.household.seed:016X}" * 2,
+        )
 
 
 class P1Emulator:
