@@ -19,6 +19,7 @@ from collector import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "collector.demo.commands",
     "collector.registry.commands",
+    "collector.registry.consent_commands",
     "collector.ingest.commands",
     "collector.timeseries.commands",  # after registry.commands: adds to its "db" group
     "collector.broker.commands",
@@ -44,6 +45,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("collector.demo.commands",),
     "db": ("collector.registry.commands", "collector.timeseries.commands"),
     "registry": ("collector.registry.commands",),
+    "consent": ("collector.registry.consent_commands",),
     "broker": ("collector.broker.commands",),
     "collect": ("collector.ingest.commands",),
     "gateways": (
