@@ -4,12 +4,16 @@ is power x 24 h."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from collector.cli import main
 from collector.dashboards.daily_self_consumption import MEASUREMENT, area_of, write_days
-from collector.registry.fleet_file import Fleet
+from collector.dashboards.generate import load_committed
+from collector.dashboards.panel_queries import panel_queries
+from collector.registry.fleet_file import Fleet, dump_fleet_yaml
 from collector.settlement.self_consumption import day_span
 from collector.simulator.fleet import generate_fleet
 from collector.simulator.fleet_export import to_registry_fleet
@@ -80,3 +84,54 @@ def test_fleet_point_only_for_five_homes_with_meters(influx: InfluxClient) -> No
 def test_area_is_the_four_digits_of_a_dutch_postal_code() -> None:
     assert area_of("5211 AB") == "5211"
     assert area_of("5211AB") == "5211"
+
+
+def test_the_self_consumption_dashboard_queries_run_on_influxdb(influx: InfluxClient) -> None:
+    simulated = to_registry_fleet(generate_fleet(8, 3))
+    # One neighbourhood: every home in postal area 5211, so that it has five metered homes.
+    fleet = simulated.model_copy(
+        update={
+            "sites": tuple(
+                s.model_copy(
+                    update={"address": s.address.model_copy(update={"postal_code": "5211 AB"})}
+                )
+                for s in simulated.sites
+            )
+        }
+    )
+    sites = [s.site_id for s in fleet.sites if fleet.devices_of_site(s.site_id)][:5]
+    productions = [800.0, 900.0, 1000.0, 1100.0, 1200.0]
+    for site_id, production_w in zip(sites, productions, strict=True):
+        _write_home(influx, fleet, site_id, production_w, 600.0)
+    assert write_days(influx, fleet, [DAY]) >= 1
+    now = datetime(2026, 6, 16, 12, tzinfo=UTC)
+    queries = panel_queries(load_committed()["self-consumption"], now=now)
+    assert len(queries) >= 8
+    values: dict[str, list[float]] = {}
+    for q in queries:
+        rows = influx.query_records(q.query)
+        assert rows, f"no rows: {q.panel_title}: {q.query}"
+        if q.panel_title.startswith("Fleet self-consumption rate"):
+            values["rate"] = [float(v) for r in rows for k, v in r.items() if k != "time"]
+        if q.panel_title.startswith("Self-consumption rate per neighbourhood"):
+            assert {r["area"] for r in rows} == {"5211"}
+    expected = sum(min(p, 600.0) for p in productions) / sum(productions)
+    assert values["rate"] == [pytest.approx(expected)]
+
+
+def test_the_command_writes_a_day_and_says_what_is_wrong(
+    influx: InfluxClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = to_registry_fleet(generate_fleet(8, 3))
+    sites = [s.site_id for s in fleet.sites if fleet.devices_of_site(s.site_id)][:5]
+    for site_id in sites:
+        _write_home(influx, fleet, site_id, 1000.0, 600.0)
+    path = tmp_path / "fleet.yaml"
+    path.write_text(dump_fleet_yaml(fleet))
+    argv = ["dashboards", "self-consumption", "--fleet", str(path), "--day", DAY.isoformat()]
+    argv += ["--influx-url", influx.url, "--influx-db", influx.database]
+    assert main(argv) == 0
+    assert "fleet_self_consumption: 1 points for 1 day(s)" in capsys.readouterr().out
+    assert main([*argv[:3], str(tmp_path / "missing.yaml"), *argv[4:]]) == 2
+    assert main([*argv[:-4], "--influx-url", "http://127.0.0.1:9", "--influx-db", "x"]) == 1
+    assert "fleet_self_consumption:" in capsys.readouterr().err
