@@ -13,13 +13,15 @@ overwrites it. Tags ``scope`` (``fleet``, or ``pc4`` for a neighbourhood by the 
 of the Dutch postal code) and ``area`` (``all`` or the digits). Fields ``production_kwh``,
 ``consumption_kwh``, ``import_kwh``, ``export_kwh``, ``self_consumed_kwh``,
 ``self_consumption_ratio``, ``self_sufficiency_ratio`` (absent when undefined),
-``households`` (integer) and ``completeness``.
+``households`` (integer) and ``completeness``. ``fleet_self_consumption_hourly`` has the
+same fields for the fleet per hour (an hour is in the group when the home was measured in
+it), for the evening peak after sunset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 from collector.registry.fleet_file import Fleet
 from collector.settlement import self_consumption as sc
@@ -27,22 +29,46 @@ from collector.settlement.self_consumption_influx import household_intervals
 from collector.timeseries.influx import FieldValue, InfluxClient, Point
 
 MEASUREMENT = "fleet_self_consumption"
+#: The fleet's energy per hour (the evening peak after sunset), same fields, tag ``scope``
+#: ``fleet`` only, stamped at the start of each hour.
+HOURLY_MEASUREMENT = "fleet_self_consumption_hourly"
 
 
 def household_days(influx: InfluxClient, fleet: Fleet, day: date) -> dict[str, sc.Balance]:
     """Each site's balance on a local day (sites without meter data have no covered time)."""
+    return {site: sc.total(items) for site, items in household_quarters(influx, fleet, day).items()}
+
+
+def household_quarters(
+    influx: InfluxClient, fleet: Fleet, day: date
+) -> dict[str, list[sc.IntervalBalance]]:
+    """Each site's quarter-hour balances on a local day."""
     start, end = sc.day_span(day)
-    out: dict[str, sc.Balance] = {}
+    out: dict[str, list[sc.IntervalBalance]] = {}
     for site in fleet.sites:
         devices = [
             d.device_id
             for d in fleet.devices_of_site(site.site_id)
             if d.installed_on <= day and (d.removed_on is None or d.removed_on >= day)
         ]
-        out[site.site_id] = sc.total(
-            household_intervals(influx, site.gateway_id, devices, start, end)
-        )
+        out[site.site_id] = household_intervals(influx, site.gateway_id, devices, start, end)
     return out
+
+
+def hourly_points(quarters: dict[str, list[sc.IntervalBalance]]) -> list[Point]:
+    """The fleet's balance per hour, for hours with at least five metered households."""
+    per_hour: dict[datetime, dict[str, sc.Balance]] = {}
+    for site_id, items in quarters.items():
+        for item in items:
+            hour = item.start.replace(minute=0, second=0, microsecond=0)
+            homes = per_hour.setdefault(hour, {})
+            homes[site_id] = homes.get(site_id, sc.Balance()) + item.balance
+    points = []
+    for hour in sorted(per_hour):
+        group = sc.aggregate_households(per_hour[hour])
+        if group is not None:
+            points.append(Point(HOURLY_MEASUREMENT, {"scope": "fleet"}, _fields(group), hour))
+    return points
 
 
 def area_of(postal_code: str) -> str:
@@ -90,7 +116,9 @@ def write_days(influx: InfluxClient, fleet: Fleet, days: Iterable[date]) -> int:
     """Write the points of each day; returns how many."""
     written = 0
     for day in days:
-        points = group_points(fleet, day, household_days(influx, fleet, day))
+        quarters = household_quarters(influx, fleet, day)
+        homes = {site: sc.total(items) for site, items in quarters.items()}
+        points = group_points(fleet, day, homes) + hourly_points(quarters)
         if points:
             influx.write_points(points)
         written += len(points)

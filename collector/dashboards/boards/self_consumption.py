@@ -165,4 +165,37 @@ def build() -> db.Dashboard:
             min_value=0,
         )
     )
-    return d.with_panel(text_panel("About these figures", _NOTE, pos=grid(0, 22, 24, 5)))
+    hourly = '"fleet_self_consumption_hourly"'
+    per_hour = f"GROUP BY time(1h) fill(none) {TZ}"
+    d = d.with_panel(
+        timeseries_panel(
+            "Fleet per hour, last 7 days: production, consumption, import (evening peak)",
+            [
+                InfluxQL(
+                    "A",
+                    f'SELECT sum("production_kwh") FROM {hourly} WHERE $timeFilter AND {FLEET} '
+                    f"{per_hour}",
+                    alias="production",
+                ),
+                InfluxQL(
+                    "B",
+                    f'SELECT sum("consumption_kwh") FROM {hourly} WHERE $timeFilter AND {FLEET} '
+                    f"{per_hour}",
+                    alias="consumption",
+                ),
+                InfluxQL(
+                    "C",
+                    f'SELECT sum("import_kwh") FROM {hourly} WHERE $timeFilter AND {FLEET} '
+                    f"{per_hour}",
+                    alias="import",
+                ),
+            ],
+            pos=grid(0, 22, 24, 9),
+            unit="kwatth",
+            min_value=0,
+            time_from="7d",
+            description="Energy per hour of the metered homes: after sunset production drops "
+            "to zero while consumption peaks, and all of it is imported.",
+        )
+    )
+    return d.with_panel(text_panel("About these figures", _NOTE, pos=grid(0, 31, 24, 5)))

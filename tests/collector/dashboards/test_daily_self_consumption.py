@@ -115,8 +115,17 @@ def test_the_self_consumption_dashboard_queries_run_on_influxdb(influx: InfluxCl
             values["rate"] = [float(v) for r in rows for k, v in r.items() if k != "time"]
         if q.panel_title.startswith("Self-consumption rate per neighbourhood"):
             assert {r["area"] for r in rows} == {"5211"}
+        if q.panel_title.startswith("Fleet per hour"):
+            hours = [r for r in rows if r.get("sum") is not None]
+            assert len(hours) == 24
     expected = sum(min(p, 600.0) for p in productions) / sum(productions)
     assert values["rate"] == [pytest.approx(expected)]
+    hourly = influx.query_records(
+        'SELECT "consumption_kwh", "households" FROM "fleet_self_consumption_hourly"'
+    )
+    assert len(hourly) == 24
+    assert all(r["households"] == 5 for r in hourly)
+    assert all(r["consumption_kwh"] == pytest.approx(5 * 600.0 / 1000) for r in hourly)
 
 
 def test_the_command_writes_a_day_and_says_what_is_wrong(
@@ -131,7 +140,8 @@ def test_the_command_writes_a_day_and_says_what_is_wrong(
     argv = ["dashboards", "self-consumption", "--fleet", str(path), "--day", DAY.isoformat()]
     argv += ["--influx-url", influx.url, "--influx-db", influx.database]
     assert main(argv) == 0
-    assert "fleet_self_consumption: 1 points for 1 day(s)" in capsys.readouterr().out
+    # One fleet point for the day and one per hour of it.
+    assert "fleet_self_consumption: 25 points for 1 day(s)" in capsys.readouterr().out
     assert main([*argv[:3], str(tmp_path / "missing.yaml"), *argv[4:]]) == 2
     assert main([*argv[:-4], "--influx-url", "http://127.0.0.1:9", "--influx-db", "x"]) == 1
     assert "fleet_self_consumption:" in capsys.readouterr().err
