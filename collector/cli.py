@@ -19,6 +19,7 @@ from collector import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "collector.demo.commands",
     "collector.registry.commands",
+    "collector.registry.consent_commands",
     "collector.ingest.commands",
     "collector.timeseries.commands",  # after registry.commands: adds to its "db" group
     "collector.broker.commands",
@@ -30,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.settlement.commands",
     "collector.statements.commands",  # after settlement.commands: adds to its "export" group
     "collector.faults.commands",
+    "collector.importing.commands",
     "collector.portal.commands",
 )
 
@@ -43,6 +45,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("collector.demo.commands",),
     "db": ("collector.registry.commands", "collector.timeseries.commands"),
     "registry": ("collector.registry.commands",),
+    "consent": ("collector.registry.consent_commands",),
     "broker": ("collector.broker.commands",),
     "collect": ("collector.ingest.commands",),
     "gateways": (
@@ -58,6 +61,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "settle": ("collector.settlement.commands",),
     "statements": ("collector.statements.commands",),
     "faults": ("collector.faults.commands",),
+    "import": ("collector.importing.commands",),
     "members": ("collector.portal.commands",),
     "portal": ("collector.portal.commands",),
     "tokens": ("collector.portal.commands",),

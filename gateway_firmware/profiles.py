@@ -20,7 +20,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
 import yaml
 
 from gateway_firmware.modbus.codec import (
@@ -146,6 +145,8 @@ def parse_profile(data: object, *, source: str, schema: Mapping[str, Any]) -> Pr
 
     Raises :class:`ProfileError` naming ``source`` and the offending key.
     """
+    import jsonschema  # only when a profile is loaded: 3 MB resident a SunSpec gateway saves
+
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:

@@ -14,7 +14,12 @@ import sys
 import threading
 from typing import Any
 
-from collector.ingest.directory import CachedDirectory, DeviceDirectory, OpenDirectory
+from collector.ingest.directory import (
+    CachedDirectory,
+    ConsentDirectory,
+    DeviceDirectory,
+    OpenDirectory,
+)
 from collector.ingest.metrics import MetricsServer, use_json_logs
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.ingest.validate import ReadingValidator, ValidationLimits
@@ -63,6 +68,17 @@ def _directory(url: str | None) -> DeviceDirectory:
     return CachedDirectory(StoreDirectory(make_engine(url)), ttl_s=60.0)
 
 
+def _consents(url: str | None) -> ConsentDirectory | None:
+    """Members' meter consents from the registry (none without one: demo, fresh install)."""
+    if not url:
+        return None
+    from collector.ingest.consent import CachedConsents
+    from collector.ingest.store_directory import StoreConsents
+    from collector.store.db import make_engine
+
+    return CachedConsents(StoreConsents(make_engine(url)))
+
+
 def _cmd_collect(args: argparse.Namespace) -> int:
     if args.log_format == "json":
         use_json_logs(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
@@ -83,7 +99,11 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     limits = ValidationLimits(
         future_tolerance_s=args.future_tolerance_s, max_age_s=args.max_age_days * 86400
     )
-    validator = ReadingValidator(directory=_directory(args.registry_url), limits=limits)
+    validator = ReadingValidator(
+        directory=_directory(args.registry_url),
+        limits=limits,
+        consents=_consents(args.registry_url),
+    )
     from collector.timeseries.schema import RollupBackfiller
 
     collector = Collector(

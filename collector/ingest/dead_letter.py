@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from collector.ingest.consent import CONSENT_REASONS
 from collector.ingest.metrics import CollectorStats
 from collector.ingest.process import Rejection
 from zonnewijk_wire import DEADLETTER_TOPIC
@@ -24,15 +25,22 @@ log = logging.getLogger(__name__)
 
 
 def dead_letter_json(rejection: Rejection, *, received_at: datetime) -> str:
-    """The dead-letter message of one rejection."""
+    """The dead-letter message of one rejection.
+
+    A meter reading refused for want of consent is personal data that may not be kept, not
+    even on the dead-letter topic: its ``original`` is left out (``original_withheld``).
+    """
+    withheld = rejection.reason in CONSENT_REASONS
     envelope = {
         "reason": rejection.reason,
         "detail": rejection.detail,
         "topic": rejection.topic,
         "reading_index": rejection.reading_index,
         "received_at": received_at.isoformat(),
-        "original": _jsonable(rejection.original),
+        "original": None if withheld else _jsonable(rejection.original),
     }
+    if withheld:
+        envelope["original_withheld"] = "a meter reading without the member's consent"
     return json.dumps(envelope)
 
 

@@ -4,7 +4,8 @@
 this and what is its AC rating); :class:`OpenDirectory` accepts everything (demo, fresh
 install), :class:`StaticDirectory` a fixed set, :class:`CachedDirectory` wraps the registry
 (:class:`collector.ingest.store_directory.StoreDirectory`) so the database is asked once a
-minute per device, not once per reading.
+minute per device, not once per reading. :class:`ConsentDirectory` answers for members'
+meters (:mod:`collector.ingest.consent`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 __all__ = [
     "CachedDirectory",
+    "ConsentDirectory",
+    "ConsentRecord",
     "DeviceDirectory",
     "DeviceRecord",
     "OpenDirectory",
@@ -42,6 +46,27 @@ class DeviceDirectory(Protocol):
 
     def device(self, gateway_id: str, device_id: str) -> DeviceRecord | None:
         """The device behind ``gateway_id``, or None when it is not registered there."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """The member's consent for one meter, as recorded in the registry."""
+
+    member_id: str
+    given_at: datetime
+    withdrawn_at: datetime | None
+    electricity: bool
+    gas: bool
+    #: the shortest interval of a stored reading the member allows [s]
+    granularity_s: int
+
+
+class ConsentDirectory(Protocol):
+    """Where the collector looks up a meter's consent."""
+
+    def meter_consent(self, gateway_id: str, device_id: str) -> ConsentRecord | None:
+        """The newest consent for the meter ``device_id`` behind ``gateway_id``, or None."""
         ...
 
 

@@ -1,7 +1,8 @@
 """Checks a grid-meter reading must pass before it is stored (P1 smart meters, SunSpec meters).
 
-As for inverters (:mod:`collector.ingest.validate`): the clock, the registry (a meter that is not
-registered on the gateway, e.g. a household without consent, is refused), physical ranges, and
+As for inverters (:mod:`collector.ingest.validate`): the member's consent
+(:mod:`collector.ingest.consent`, when the validator has the registry's consents; otherwise
+the meter must be registered on the gateway), the clock, physical ranges, and
 lifetime counters (import and export apart) that must not go backwards unless the gateway flagged
 a meter change. Pure functions returning ``None`` or a :class:`~collector.ingest.validate.Problem`.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from collector.ingest.consent import check_consent
 from collector.ingest.directory import DeviceRecord
 from collector.ingest.validate import (
     Problem,
@@ -149,13 +151,26 @@ def validate_meter_readings(
     """
     good: list[MeterReading] = []
     bad: list[tuple[int, MeterReading, Problem]] = []
+    consents = validator.consents
     with validator.counters.locked() as last:
         for index, reading in enumerate(readings):
+            if consents is not None:  # a meter is registered by its member's consent
+                allowed, problem = check_consent(
+                    reading, consents.meter_consent(gateway_id, reading.device_id), now=now
+                )
+                if allowed is None:
+                    assert problem is not None
+                    bad.append((index, reading, problem))
+                    continue
+                reading = allowed
+                record: DeviceRecord | None = DeviceRecord(gateway_id, reading.device_id)
+            else:
+                record = validator.directory.device(gateway_id, reading.device_id)
             keys = {name: (gateway_id, counter_key(reading.device_id, name)) for name in COUNTERS}
             problem = check_meter_reading(
                 reading,
                 now=now,
-                record=validator.directory.device(gateway_id, reading.device_id),
+                record=record,
                 previous={name: last.get(key) for name, key in keys.items()},
                 limits=validator.limits,
             )

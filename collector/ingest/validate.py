@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from collector.ingest.directory import DeviceDirectory, DeviceRecord, OpenDirectory
+from collector.ingest.directory import (
+    ConsentDirectory,
+    DeviceDirectory,
+    DeviceRecord,
+    OpenDirectory,
+)
 from zonnewijk_wire import ReadingFlag, ReadingView
 
 #: A decoded reading: the wire model or the collector's fast struct.
@@ -430,6 +435,10 @@ class ReadingValidator:
     directory: DeviceDirectory = field(default_factory=OpenDirectory)
     limits: ValidationLimits = field(default_factory=ValidationLimits)
     counters: CounterMemory = field(default_factory=CounterMemory)
+    #: Members' consents for their meters (issue 17): with it, a meter reading is stored only
+    #: under a recorded opt-in (:mod:`collector.ingest.consent`); without it (demo, tests) a
+    #: meter only has to be registered in ``directory``.
+    consents: ConsentDirectory | None = None
 
     def check_gateway(self, gateway_id: str) -> Problem | None:
         if self.directory.gateway_known(gateway_id):

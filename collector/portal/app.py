@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.enrolment import http as enrolment_http
 from collector.enrolment.service import BrokerSetup, EnrolmentService
-from collector.portal import api, fleet_api, routes_auth, routes_pages
+from collector.portal import api, fleet_api, routes_auth, routes_pages, routes_self_consumption
 from collector.portal.accounts import AccountService
 from collector.portal.config import PortalConfig
 from collector.portal.i18n import translate
@@ -85,6 +85,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(routes_auth.router)
     app.include_router(routes_pages.router)
+    app.include_router(routes_self_consumption.router)
     app.include_router(api.router)
     app.include_router(fleet_api.router)
     app.include_router(enrolment_http.router)

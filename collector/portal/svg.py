@@ -177,3 +177,64 @@ def progress_svg(value: float, target: float, *, title: str, labels: tuple[str, 
         f'<text x="{width - 10}" y="50" text-anchor="end" class="tick">{escape(labels[1])}</text>'
         "</svg>"
     )
+
+
+def production_use_svg(
+    points: Sequence[tuple[datetime, float, float]],
+    day_start: datetime,
+    day_end: datetime,
+    *,
+    title: str,
+    legend: tuple[str, str],
+    empty_text: str = "",
+) -> str:
+    """Production (area) against the home's consumption (line) over one day.
+
+    Parameters
+    ----------
+    points
+        (quarter-hour start, mean production, mean consumption) [UTC, W, W]
+    day_start, day_end
+        The x axis [UTC]
+    """
+    span = (day_end - day_start).total_seconds()
+    inside = [(t, p / 1000.0, c / 1000.0) for t, p, c in points if day_start <= t < day_end]
+    ymax = nice_ceiling(max((max(p, c) for _, p, c in inside), default=0.0))
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    parts = [_open(title), *_axis(ymax, "kW")]
+    for hour in range(0, 25, 3):
+        x = LEFT + plot_w * min(hour * 3600 / span, 1.0)
+        parts.append(
+            f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="tick">{hour:02d}</text>'
+        )
+    if not inside:
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="empty">'
+            f"{escape(empty_text)}</text>"
+        )
+    else:
+        base = TOP + plot_h
+
+        def xy(t: datetime, kw: float) -> str:
+            x = LEFT + plot_w * (t - day_start).total_seconds() / span
+            return f"{x:.1f},{TOP + plot_h - plot_h * max(kw, 0.0) / ymax:.1f}"
+
+        made = [xy(t, p) for t, p, _ in inside]
+        used = [xy(t, c) for t, _, c in inside]
+        first_x, last_x = made[0].split(",")[0], made[-1].split(",")[0]
+        parts.append(
+            f'<polygon class="area" points="{first_x},{base} {" ".join(made)} {last_x},{base}">'
+            f"<title>{escape(legend[0])}</title></polygon>"
+            f'<polyline class="line" points="{" ".join(made)}"/>'
+            f'<polyline class="use" points="{" ".join(used)}"><title>{escape(legend[1])}</title>'
+            "</polyline>"
+        )
+    parts.append(
+        f'<rect x="{WIDTH - 220}" y="6" width="10" height="10" class="area"/>'
+        f'<text x="{WIDTH - 205}" y="15" class="tick">{escape(legend[0])}</text>'
+        f'<line x1="{WIDTH - 110}" x2="{WIDTH - 98}" y1="11" y2="11" class="use"/>'
+        f'<text x="{WIDTH - 94}" y="15" class="tick">{escape(legend[1])}</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -50,24 +50,40 @@ class CounterReadings:
         Reading times, UTC epoch seconds [s].
     wh : ndarray
         Counter values [Wh].
+    imported : tuple
+        Spans ``(first_s, last_s)`` of an imported counter (interval energy from a vendor
+        export, ``zonnewijk import readings``): a counter of its own, so a new segment begins
+        at a span's first reading and after its last [s].
     """
 
     device_id: str
     ts_s: FloatArray
     wh: FloatArray
+    imported: tuple[tuple[float, float], ...] = ()
 
     @classmethod
-    def from_pairs(cls, device_id: str, pairs: Iterable[tuple[datetime, float]]) -> CounterReadings:
+    def from_pairs(
+        cls,
+        device_id: str,
+        pairs: Iterable[tuple[datetime, float]],
+        *,
+        imported: Sequence[tuple[float, float]] = (),
+    ) -> CounterReadings:
         """Build from ``(ts_utc, ac_energy_wh)`` pairs in any order; a repeated time keeps the
         last value given."""
         by_ts: dict[float, float] = {}
         for ts, value in pairs:
             by_ts[to_epoch_s(ts)] = float(value)
-        return cls.from_arrays(device_id, list(by_ts), list(by_ts.values()))
+        return cls.from_arrays(device_id, list(by_ts), list(by_ts.values()), imported=imported)
 
     @classmethod
     def from_arrays(
-        cls, device_id: str, ts_s: Sequence[float] | FloatArray, wh: Sequence[float] | FloatArray
+        cls,
+        device_id: str,
+        ts_s: Sequence[float] | FloatArray,
+        wh: Sequence[float] | FloatArray,
+        *,
+        imported: Sequence[tuple[float, float]] = (),
     ) -> CounterReadings:
         t = np.asarray(ts_s, dtype=np.float64)
         e = np.asarray(wh, dtype=np.float64)
@@ -78,10 +94,24 @@ class CounterReadings:
         if t.size > 1:
             keep = np.append(t[1:] != t[:-1], True)  # repeated time: keep the last
             t, e = t[keep], e[keep]
-        return cls(device_id, t, e)
+        spans = tuple(sorted((float(a), float(b)) for a, b in imported))
+        return cls(device_id, t, e, spans)
 
     def pairs(self) -> list[tuple[datetime, float]]:
         return [(from_epoch_s(t), float(e)) for t, e in zip(self.ts_s, self.wh, strict=True)]
+
+    def restarts_s(self) -> list[float]:
+        """Where a new counter begins because of an imported span: at its first reading and
+        just after its last, unless another span continues it there [s]."""
+        starts = {a for a, _ in self.imported}
+        ends = {b for _, b in self.imported}
+        out = {a for a in starts if a not in ends}
+        out |= {b + IMPORTED_EDGE_S for b in ends if b not in starts}
+        return sorted(out)
+
+
+#: A new counter begins this long after an imported span's last reading [s].
+IMPORTED_EDGE_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -106,7 +136,7 @@ class Anomaly:
     """Something odd in a device's readings, reported with the settlement."""
 
     device_id: str
-    kind: str  # spike | dip | unknown_reset | invalid
+    kind: str  # spike | dip | unknown_reset | invalid | imported
     ts: datetime
     detail: str
 
@@ -214,7 +244,18 @@ def counter_segments(
             )
         )
         ts, wh = ts[valid], wh[valid]
-    known = [to_epoch_s(r) for r in installation.known_resets]
+    known = [to_epoch_s(r) for r in installation.known_resets] + readings.restarts_s()
+    for first_s, last_s in readings.imported:
+        if last_s >= lo and first_s <= hi:
+            anomalies.append(
+                Anomaly(
+                    device,
+                    "imported",
+                    from_epoch_s(first_s),
+                    f"readings up to {from_epoch_s(last_s).isoformat()} are an imported counter "
+                    "(interval energy from a file), not the inverter's own",
+                )
+            )
     pieces: list[tuple[FloatArray, FloatArray]] = []
     start = 0
     for cut in [*_split_points(ts, known), ts.size]:

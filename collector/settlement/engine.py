@@ -139,7 +139,9 @@ def prepare_sites(inputs: SettlementInputs) -> dict[str, PreparedSite]:
         if measured is not None:
             # measured readings win over registry ones at the same instant
             ts, wh = ts + measured.ts_s.tolist(), wh + measured.wh.tolist()
-        merged[device.device_id] = CounterReadings.from_arrays(device.device_id, ts, wh)
+        merged[device.device_id] = CounterReadings.from_arrays(
+            device.device_id, ts, wh, imported=measured.imported if measured is not None else ()
+        )
     by_site: dict[str, list[Device]] = defaultdict(list)
     for device in fleet.devices:
         by_site[device.site_id].append(device)

@@ -17,7 +17,10 @@ amount. Per device this reads
   the day or hour whose value stands nearest to the boundary);
 - for a device without data near the edge of the window, its last reading before the window
   and first after it (up to :data:`EDGE_LOOKBACK_DAYS`), so a long gap keeps its exact
-  counter difference.
+  counter difference;
+- the spans of imported counters (``imported_counter``, written by ``zonnewijk import
+  readings`` for interval energy): each is a counter of its own, never read as a continuation
+  of the inverter's real counter.
 
 The cost of a ``GROUP BY time()`` query on InfluxDB 1.x grows with the number of buckets it
 returns, which is why only the reference devices are read hourly. The result is plain
@@ -40,7 +43,7 @@ from collector.settlement.counter_segments import CounterReadings, from_epoch_s
 from collector.settlement.inputs import BilledPart, part_boundaries, readings_window
 from collector.settlement.periods import AMSTERDAM, Period, local_day_of, local_midnight_utc
 from collector.timeseries.influx import InfluxClient, Series, quote_ident
-from collector.timeseries.measurements import INVERTER_MEASUREMENT
+from collector.timeseries.measurements import IMPORTED_COUNTER_MEASUREMENT, INVERTER_MEASUREMENT
 
 ENERGY_FIELD = "ac_energy_wh"
 #: Where ``zonnewijk db init`` keeps 5-minute rollups, and their energy field.
@@ -276,11 +279,24 @@ def load_readings(
     for q in edge_queries:
         for device, t, wh in _series_points(client.query(q, epoch="ms")[0]):
             points[device][t] = wh
+    # 4. spans of imported counters (``zonnewijk import readings``): counters of their own
+    imported: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    rows = client.query(
+        f"SELECT {quote_ident('end_ms')} FROM {quote_ident(IMPORTED_COUNTER_MEASUREMENT)} "
+        f'WHERE time <= {w1 + lookback}ms GROUP BY "device"',
+        epoch="ms",
+    )[0]
+    for device, span_start, span_end in _series_points(rows):
+        if device in fleet_devices and span_end >= w0 - lookback:
+            imported[device].append((span_start / 1000.0, span_end / 1000.0))
     out: dict[str, CounterReadings] = {}
     for device in sorted(points):
         ts = sorted(points[device])
         out[device] = CounterReadings.from_arrays(
-            device, [t / 1000.0 for t in ts], [points[device][t] for t in ts]
+            device,
+            [t / 1000.0 for t in ts],
+            [points[device][t] for t in ts],
+            imported=imported.get(device, ()),
         )
     return out
 

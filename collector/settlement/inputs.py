@@ -144,6 +144,8 @@ class SettlementInputs:
             h.update(device.encode())
             h.update(np.ascontiguousarray(r.ts_s).tobytes())
             h.update(np.ascontiguousarray(r.wh).tobytes())
+            if r.imported:
+                h.update(json.dumps(r.imported).encode())
         h.update(json.dumps([b.to_json() for b in self.billed], sort_keys=True).encode())
         h.update(json.dumps(sorted(self.correct_periods)).encode())
         h.update(json.dumps(self.settings.to_json(), sort_keys=True).encode())

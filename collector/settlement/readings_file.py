@@ -5,7 +5,8 @@ settles from it with no server at all and gets the same result to the cent. The 
 documented in ``docs/settlement.md``; in short, one JSON object per line:
 
 1. ``{"type": "header", "format": "zonnewijk-readings-1", "period": "2026-03", ...}``
-2. ``{"type": "device", "device_id": ..., "ts_ms": [...], "wh": [...]}`` per device
+2. ``{"type": "device", "device_id": ..., "ts_ms": [...], "wh": [...]}`` per device, with
+   ``"imported_ms": [[first, last], ...]`` for spans of an imported counter
 3. ``{"type": "billed", ...}`` per part of earlier issued runs (for corrections, guarantees)
 4. ``{"type": "end", "devices": N, "readings": M, "billed": K}`` (a missing end = truncated)
 
@@ -69,12 +70,15 @@ def write_dataset(
         for device_id in sorted(inputs.readings):
             r = inputs.readings[device_id]
             ts_ms = np.rint(r.ts_s * 1000.0).astype(np.int64).tolist()
-            out.write(
-                json.dumps(
-                    {"type": "device", "device_id": device_id, "ts_ms": ts_ms, "wh": r.wh.tolist()}
-                )
-                + "\n"
-            )
+            line: dict[str, Any] = {
+                "type": "device",
+                "device_id": device_id,
+                "ts_ms": ts_ms,
+                "wh": r.wh.tolist(),
+            }
+            if r.imported:
+                line["imported_ms"] = [[round(a * 1000), round(b * 1000)] for a, b in r.imported]
+            out.write(json.dumps(line) + "\n")
             counts["devices"] += 1
             counts["readings"] += len(ts_ms)
         for billed in inputs.billed:
@@ -133,8 +137,9 @@ def read_dataset(path: Path, fleet: Fleet, *, check_fleet: bool = True) -> Settl
                 if device_id in readings:
                     raise ValueError(f"device {device_id!r} appears twice")
                 ts = np.asarray(ts_ms, dtype=np.int64).astype(np.float64) / 1000.0
+                imported = [(a / 1000.0, b / 1000.0) for a, b in obj.get("imported_ms", [])]
                 readings[device_id] = CounterReadings.from_arrays(
-                    device_id, ts, np.asarray(wh, dtype=np.float64)
+                    device_id, ts, np.asarray(wh, dtype=np.float64), imported=imported
                 )
             elif kind == "billed":
                 billed.append(BilledPart.from_json(obj))

@@ -32,6 +32,7 @@ MODEL_MODULES = (
     "collector.store.alert_models",
     "collector.store.portal_models",
     "collector.store.gateway_models",
+    "collector.store.consent_models",
 )
 
 

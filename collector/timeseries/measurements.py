@@ -23,6 +23,19 @@ DC_MEASUREMENT = "dc"
 GATEWAY_SEEN_MEASUREMENT = "gateway_seen"
 #: The gateways' own status messages (online/offline, spool depth).
 GATEWAY_STATUS_MEASUREMENT = "gateway_status"
+#: Spans of imported counters (``zonnewijk import readings``): tags ``gateway``, ``device``, at
+#: the span's first reading; a new counter begins there and after its end (``end_ms``).
+IMPORTED_COUNTER_MEASUREMENT = "imported_counter"
+#: An imported counter's readings are stored under ``gateway=<gateway>~imported``: never the
+#: series of a real counter (``~`` is not in a gateway id), flagged ``counter_origin``.
+IMPORTED_GATEWAY_SUFFIX = "~imported"
+
+
+def imported_gateway_tag(gateway_id: str) -> str:
+    """The ``gateway`` tag of a device's imported counter readings."""
+    return gateway_id + IMPORTED_GATEWAY_SUFFIX
+
+
 #: Readings the collector refused for a value no inverter produces (out of its physical range,
 #: above the device's rating): one point per refused reading (tags ``gateway``, ``device``,
 #: ``reason``; field ``count``), so the fault detectors see the glitch the store does not hold.

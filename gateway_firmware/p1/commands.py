@@ -14,10 +14,12 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from gateway_firmware.p1.port import AUTO_BAUDS, BAUD_BY_VERSION, TelegramFramer, open_serial
-from gateway_firmware.p1.telegram import P1_REASONS, P1Error, P1Telegram, decode_telegram
 from zonnewijk_wire import GasReading, MeterReading, MeterSource, PhaseValues, to_wire_dict
+
+if TYPE_CHECKING:  # dsmr-parser is imported only when the command runs (12 MB resident)
+    from gateway_firmware.p1.telegram import P1Error, P1Telegram
 
 __all__ = ["add_commands", "instant_reading"]
 
@@ -67,6 +69,9 @@ def _fail(reason: str, detail: str) -> int:
 
 def p1_command(args: argparse.Namespace) -> int:
     """Read telegrams from ``args.serial`` and print them decoded (or one error line)."""
+    from gateway_firmware.p1.port import AUTO_BAUDS, BAUD_BY_VERSION, TelegramFramer, open_serial
+    from gateway_firmware.p1.telegram import P1_REASONS, P1Error, decode_telegram
+
     baud = args.baud or (AUTO_BAUDS[0] if args.dsmr == "auto" else BAUD_BY_VERSION[args.dsmr])
     try:
         line = open_serial(args.serial, baud, dsmr=args.dsmr, timeout_s=0.2)
