@@ -1,4 +1,4 @@
-"""``zonnewijk dashboards build|push|daily-yield|screenshots``."""
+"""``zonnewijk dashboards build|push|daily-yield|self-consumption|screenshots``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,16 @@ def register(subparsers: Any) -> None:
     daily.add_argument("--runs", type=int, help=argparse.SUPPRESS)  # bounded loop for tests
     _influx_args(daily)
     daily.set_defaults(func=_daily_yield)
+
+    own = sub.add_parser(
+        "self-consumption",
+        help="write the fleet_self_consumption measurement (groups of 5+ metered homes)",
+    )
+    own.add_argument("--fleet", required=True, type=Path, help="fleet file (docs/fleet-file.md)")
+    own.add_argument("--days", type=int, default=2, help="local days ending today (default 2)")
+    own.add_argument("--day", type=date.fromisoformat, help="one local day, YYYY-MM-DD")
+    _influx_args(own)
+    own.set_defaults(func=_self_consumption)
 
     shots = sub.add_parser(
         "screenshots", help="render docs/screenshots/dashboard-*.png from InfluxDB"
@@ -163,6 +173,30 @@ def _daily_yield(args: argparse.Namespace) -> int:
         if not args.every or (args.runs is not None and runs >= args.runs):
             return 0
         time.sleep(args.every)
+
+
+def _self_consumption(args: argparse.Namespace) -> int:
+    from collector.dashboards.daily_self_consumption import write_days
+    from collector.dashboards.daily_yield import recent_days
+    from collector.registry.fleet_file import FleetFileError, load_fleet_file
+    from collector.timeseries.influx import InfluxError
+
+    try:
+        fleet = load_fleet_file(args.fleet)
+    except FleetFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cannot read the fleet file {args.fleet}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    days = [args.day] if args.day else list(recent_days(args.days))
+    try:
+        written = write_days(_influx(args), fleet, days)
+    except InfluxError as exc:
+        print(f"fleet_self_consumption: {exc}", file=sys.stderr)
+        return 1
+    print(f"fleet_self_consumption: {written} points for {len(days)} day(s)")
+    return 0
 
 
 def _screenshots(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from collector.dashboards.boards import (
     fleet_comparison,
     fleet_overview,
     inverter_detail,
+    self_consumption,
     service_health,
     settlement_overview,
 )
@@ -35,6 +36,7 @@ BOARDS: tuple[ModuleType, ...] = (
     data_quality,
     service_health,
     alerts_ledger,
+    self_consumption,
 )
 
 REPO = Path(__file__).resolve().parents[2]

@@ -62,6 +62,7 @@ __all__ = [
     "InverterValues",
     "Layout",
     "ProfileLayout",
+    "RegisterImageLayout",
     "SimulatedInverters",
     "SunSpecLayout",
     "SunSpecMeterLayout",
@@ -136,6 +137,26 @@ class ProfileLayout:
             for i, word in enumerate(encode_string(strings.get(key, ""), string_spec.size)):
                 image[string_spec.kind][string_spec.address + i] = word
         return image
+
+
+@dataclass
+class RegisterImageLayout:
+    """A device serving a register image made elsewhere (e.g. by pysunspec2 in tests): holding
+    registers ``start .. start + size - 1``, zeros where the image has none."""
+
+    start: int = 40000
+    size: int = 1000
+    registers: dict[int, int] = field(default_factory=dict)
+    name: str = "register-image"
+    max_read_registers: int | None = None
+
+    def encode(self, values: Any) -> Image:
+        image = {a: 0 for a in range(self.start, self.start + self.size)}
+        for address, value in self.registers.items():
+            if address not in image:
+                raise ValueError(f"register {address} is outside {self.start}+{self.size}")
+            image[address] = value & 0xFFFF
+        return {RegisterKind.HOLDING: image, RegisterKind.INPUT: {}}
 
 
 def layout_for(name: str, **overrides: Any) -> Layout:
@@ -488,6 +509,15 @@ class SimulatedInverters:
         with self._lock:
             for table in state.pokes.values():
                 table.clear()
+            self._apply(unit_id)
+
+    def set_image(self, registers: Mapping[int, int], unit: int | None = None) -> None:
+        """Serve ``registers`` on a :class:`RegisterImageLayout` unit (the rest zeros)."""
+        unit_id, state = self._unit(unit)
+        if not isinstance(state.layout, RegisterImageLayout):
+            raise ValueError(f"unit {unit_id} ({state.layout.name}) is not a register image")
+        with self._lock:
+            state.layout.registers = dict(registers)
             self._apply(unit_id)
 
     def reply_busy(self, count: int, unit: int | None = None) -> None:

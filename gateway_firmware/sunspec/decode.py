@@ -8,6 +8,7 @@ is not implemented) are missing, never a number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -53,10 +54,11 @@ def registers_at(registers: Mapping[int, int], placed: PlacedPoint) -> list[int]
     return [registers[placed.address + i] for i in range(placed.point.size)]
 
 
-def scaled(value: int | float, sf: int) -> float:
-    """``value × 10^sf``, keeping the digits the scale factor gives and no binary noise."""
+def scaled(value: int | float, sf: int) -> int | float:
+    """``value × 10^sf``, keeping the digits the scale factor gives and no binary noise (an
+    integer stays an integer for sf 0: a 64-bit counter keeps every digit)."""
     if sf == 0:
-        return float(value)
+        return value
     return float(round(value * 10.0**sf, -sf))
 
 
@@ -98,6 +100,8 @@ def decode_point(
     if is_sunspec_not_implemented(regs, type_name):
         return PointValue(None, raw, sentinel=True)
     value = decode_number(regs, type_name)
+    if isinstance(value, float) and not math.isfinite(value):
+        return PointValue(None, raw, sentinel=True)  # ±inf: no measurement either
     sf: int | None = placed.sf_fixed
     if sf_point is not None:
         sf_regs = registers_at(registers, sf_point)
@@ -228,11 +232,10 @@ def decode_dc(model: PlacedModel, registers: Mapping[int, int], out: DecodedValu
         port_type = model.get(prefix + DC_PORT_TYPE_POINT)
         if port_type is not None:
             kind = decode_point(registers, port_type)
-            symbol = (
-                port_type.point.symbols.get(kind.value) if isinstance(kind.value, int) else None
-            )
-            if symbol is not None and symbol not in PV_PORT_SYMBOLS:
-                continue  # a battery or EV port, not a PV input
+            if isinstance(kind.value, int):
+                symbol = port_type.point.symbols.get(kind.value)
+                if symbol not in PV_PORT_SYMBOLS:
+                    continue  # a battery, EV or unknown port, not a PV input
         mppt += 1
         for field_name, name in fields.items():
             placed = model.get(prefix + name)
@@ -285,6 +288,11 @@ def decode_meter(model: PlacedModel, registers: Mapping[int, int]) -> MeterValue
     out = MeterValues()
     out.import_energy_wh = _number(model, registers, points.import_energy, out)
     out.export_energy_wh = _number(model, registers, points.export_energy, out)
+    for name in ("import_energy_wh", "export_energy_wh"):
+        value = getattr(out, name)
+        if value is not None and value < 0:  # a float meter's lifetime counter below zero
+            setattr(out, name, None)
+            out.sentinel = True
     out.import_power_w, out.export_power_w = _split(_number(model, registers, points.power, out))
     for phase, power, voltage, current in points.phases:
         probe = MeterValues()

@@ -36,6 +36,7 @@ def test_six_dashboards_with_unique_uids_and_panel_ids() -> None:
         "data-quality",
         "service-health",
         "alerts-ledger",
+        "self-consumption",
     }
     uids = [d["uid"] for d in DASHBOARDS.values()]
     assert len(set(uids)) == len(uids)
@@ -79,7 +80,7 @@ def test_every_data_panel_queries_the_provisioned_influxdb_with_units(name: str)
 
 def test_long_range_panels_read_rollups_not_raw_readings() -> None:
     """Daily and monthly views read daily_yield; ranges of 30 days and more read rollups."""
-    rollup = re.compile(r'FROM "(daily_yield|rollup_5m|rollup_1d)"')
+    rollup = re.compile(r'FROM "(daily_yield|fleet_self_consumption|rollup_5m|rollup_1d)"')
     checked = 0
     for name, dashboard in DASHBOARDS.items():
         long_default = dashboard["time"]["from"] in ("now-30d", "now/y")
