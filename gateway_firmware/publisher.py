@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import ssl
 import threading
 import time
@@ -46,6 +47,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway_firmware.backoff import backoff_delay_s
 from gateway_firmware.config import MqttConfig, SpoolConfig
 from gateway_firmware.spool import Spool, Spoolable, SpooledReading, kind_of
 from zonnewijk_wire import (
@@ -81,6 +83,8 @@ class PublisherStats:
     disconnects: int = 0
     connect_refusals: int = 0
     connect_failures: int = 0
+    #: the randomised wait chosen before the latest reconnection attempt [s]
+    last_backoff_s: float = 0.0
     live_messages: int = 0
     replay_messages: int = 0
     readings_sent: int = 0
@@ -119,6 +123,8 @@ class Publisher:
         How often the retained ``online`` status is refreshed [s].
     clock
         Monotonic clock [s], replaceable in tests.
+    rng
+        Draws the randomised reconnect waits (:mod:`gateway_firmware.backoff`).
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class Publisher:
         client_id: str | None = None,
         status_interval_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.gateway_id = gateway_id
         self.mqtt_config = mqtt_config
@@ -145,6 +152,9 @@ class Publisher:
         self.stats = PublisherStats()
         self.last_poll: str | None = None
         self._clock = clock
+        self._rng = rng or random.Random()
+        #: failed connection attempts since the last successful connect (network thread only)
+        self._attempts = 0
         self._events: queue.SimpleQueue[tuple[str, int, bool, str]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._connected = threading.Event()
@@ -192,7 +202,9 @@ class Publisher:
             gateway_id=self.gateway_id, state="offline", firmware_version=self.firmware_version
         )
         client.will_set(status_topic(self.gateway_id), encode(will), qos=1, retain=True)
-        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        # paho's own backoff is the same for every gateway; the first wait is set here and every
+        # later one by _set_backoff (paho calls on_disconnect / on_connect_fail before it waits).
+        client.reconnect_delay_set(*self._next_backoff())  # type: ignore[arg-type]
         # We bound what we hand to paho ourselves; paho must never refuse or hold back a message.
         client.max_inflight_messages_set(self.replay_window + LIVE_WINDOW + 16)
         client.max_queued_messages_set(0)
@@ -263,7 +275,20 @@ class Publisher:
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 
-    # paho callbacks: network thread; they only record events.
+    def _next_backoff(self) -> tuple[float, float]:
+        cfg = self.mqtt_config
+        delay = backoff_delay_s(
+            self._attempts, float(cfg.reconnect_min_s), float(cfg.reconnect_max_s), self._rng
+        )
+        self.stats.last_backoff_s = delay
+        return delay, delay
+
+    def _set_backoff(self, client: mqtt.Client) -> None:
+        """Choose the randomised wait before paho's next attempt, and count the attempt."""
+        client.reconnect_delay_set(*self._next_backoff())  # type: ignore[arg-type]
+        self._attempts += 1
+
+    # paho callbacks: network thread; they only record events (and choose the next backoff).
 
     def _on_connect(
         self,
@@ -276,11 +301,13 @@ class Publisher:
         if reason_code.is_failure:
             self._events.put(("refused", 0, False, str(reason_code)))
         else:
+            self._attempts = 0
             self._connected.set()
             self._events.put(("connected", 0, bool(flags.session_present), ""))
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._set_backoff(client)
         self._events.put(("connect_failed", 0, False, ""))
         self._wake.set()
 
@@ -294,6 +321,7 @@ class Publisher:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._set_backoff(client)
         if was_connected:
             self._events.put(("disconnected", 0, False, str(reason_code)))
         self._wake.set()

@@ -373,3 +373,34 @@ def test_refused_publish_keeps_readings_in_spool(tmp_path: Path) -> None:
             assert pub.stats.readings_sent == sent
         finally:
             pub.stop(timeout_s=0.5)
+
+
+def test_reconnect_waits_are_randomised_exponential_and_capped(tmp_path: Path) -> None:
+    # The broker is gone for good: every attempt fails, the waits grow and stay below the cap.
+    mosquitto = Mosquitto.create()
+    port = mosquitto.port  # never started: connections are refused
+    with Spool(tmp_path / "s.db") as spool:
+        pub = Publisher(
+            gateway_id=GW,
+            mqtt_config=MqttConfig.model_validate(
+                {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 3}
+            ),
+            spool=spool,
+            spool_config=SpoolConfig(path=spool.path),
+            firmware_version="test-1.0",
+        )
+        waits: list[float] = []
+        pub.start()
+        try:
+            deadline = time.monotonic() + 20
+            while len(waits) < 4 and time.monotonic() < deadline:
+                pub.step()
+                pub.wait(0.05)
+                if pub.stats.connect_failures > len(waits):
+                    waits.append(pub.stats.last_backoff_s)
+        finally:
+            pub.stop()
+    assert len(waits) == 4, waits
+    assert 1.0 <= waits[0] <= 2.0  # the first retry: between min and 2 x min
+    assert all(1.0 <= w <= 3.0 for w in waits)  # capped at reconnect_max_s
+    assert len(set(waits)) == len(waits)  # drawn, not fixed
