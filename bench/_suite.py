@@ -48,6 +48,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("modbus_poll", 120),
     Bench("simulate", 300),
     Bench("faults", 600),
+    Bench("importing", 300),
     Bench("registry", 300),
     Bench("statements", 300),
     Bench("gateway", 600),
