@@ -29,7 +29,7 @@ COUNTER_RESOLUTION_WH: dict[str, float] = {
     "sunspec-int": 1.0,
     "sunspec-float": 1.0,
     "huawei": 10.0,
-    "sungrow": 1000.0,  # register 5004-5005, whole kWh (config/devices/sungrow-sg.yaml)
+    "sungrow": 100.0,  # register 5144-5145, 0.1 kWh (config/devices/sungrow-sg.yaml)
     "growatt": 100.0,
 }
 #: AC power resolution each family's register offers [W].
