@@ -46,6 +46,7 @@ class Bench:
 SUITE: tuple[Bench, ...] = (
     Bench("ingest_stages", 120),
     Bench("modbus_poll", 120),
+    Bench("p1", 240),
     Bench("simulate", 300),
     Bench("faults", 600),
     Bench("importing", 300),
