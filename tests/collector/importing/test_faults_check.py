@@ -78,7 +78,10 @@ def index_at(starts: np.ndarray, when: datetime) -> int:
 def inject(starts: np.ndarray, power: np.ndarray, step_s: int) -> tuple[np.ndarray, np.ndarray]:
     """The faults of :data:`EXPECTED` in device 0 (its loss of half from day 15 is made by
     :func:`clean_power`); returns (rows kept, counter offset)."""
-    at = lambda day, hour: index_at(starts, day_at(day, hour))  # noqa: E731
+
+    def at(day: int, hour: float) -> int:
+        return index_at(starts, day_at(day, hour))
+
     # stale: the 07:00 value repeated until 09:30 (a morning below the clipping level)
     power[0, at(4, 7) : at(4, 9.5)] = power[0, at(4, 7)]
     # an outlier: one reading at a tenth of its neighbours (a scaling slip)
@@ -178,3 +181,69 @@ def test_a_file_of_one_reading_is_refused_with_a_reason(
     path.write_text("ts,device_id,ac_power_w\n2026-06-01T10:00:00Z,INV-0,100\n", encoding="utf-8")
     assert main(["faults", "check", str(path)]) == 2
     assert "sampling interval" in capsys.readouterr().err
+
+
+VENDOR = Path(__file__).parent / "data"
+
+
+def test_a_vendor_export_is_checked_with_the_fleets_ratings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the FusionSolar sample with INV-S2 stuck on its 11:35 reading until 12:40 (local time,
+    # 09:35-10:40 UTC) and one reading at 3 kW above its neighbours at 13:00 local
+    lines = (VENDOR / "fusionsolar_inverter_report.csv").read_text("utf-8").splitlines()
+    stuck = next(i for i, x in enumerate(lines) if x.startswith("2026-06-10 11:35:00,Dongle-2"))
+    for k in range(1, 14):
+        time_cell = lines[stuck + k].split(",", 1)[0]
+        lines[stuck + k] = time_cell + "," + lines[stuck].split(",", 1)[1]
+    spike = next(i for i, x in enumerate(lines) if x.startswith("2026-06-10 13:00:00,Dongle-2"))
+    cells = lines[spike].split(",")
+    cells[3] = f"{float(cells[3]) + 3.0:.3f}"
+    lines[spike] = ",".join(cells)
+    path = tmp_path / "report.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = check(capsys, str(path), "--fleet", str(VENDOR / "fleet.yaml"))
+    assert result["ac_rating_w"] == {"INV-S1": 3680.0, "INV-S2": 3680.0}
+    assert result["step_s"] == 300
+    kinds = {(f["kind"], f["device"], f["start"][:16]) for f in result["findings"]}  # type: ignore[attr-defined]
+    assert ("frozen_value", "INV-S2", "2026-06-10T09:35") in kinds
+    assert ("outlier", "INV-S2", "2026-06-10T11:00") in kinds
+    assert all(device == "INV-S2" for _, device, _ in kinds)
+
+
+def test_interval_energy_of_a_sunny_portal_download_is_checked_as_its_mean_power(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = VENDOR / "sunny_portal_pv_generation.csv"
+    result = check(capsys, str(path), "--device", "INV-S1", "--ac-rating-w", "3680")
+    assert result["devices"] == ["INV-S1"] and result["step_s"] == 900
+    assert result["rows"] > 100 and result["findings"] == []
+
+
+def test_a_gateways_spool_is_checked_on_a_one_minute_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway_firmware.spool import Spool
+    from zonnewijk_wire import InverterState, Reading
+
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    readings = [
+        Reading(
+            device_id="INV-S1",
+            ts=t0 + timedelta(seconds=30 * k),
+            # stuck on the 10:00 value from 10:00 to 11:00, moving otherwise
+            ac_power_w=1500.0 + (120 if 120 <= k < 240 else k % 37),
+            ac_energy_wh=2_000_000.0 + 12.5 * k,
+            state=InverterState.PRODUCING,
+        )
+        for k in range(360)
+    ]
+    path = tmp_path / "spool.sqlite3"
+    with Spool(path) as spool:
+        spool.append(readings)
+    result = check(capsys, str(path), "--gateway", "GW-S1", "--ac-rating-w", "3680")
+    assert result["step_s"] == 60  # 30 s readings: the grid's finest step, the last one counts
+    frozen = [f for f in result["findings"] if f["kind"] == "frozen_value"]  # type: ignore[attr-defined]
+    assert len(frozen) == 1 and frozen[0]["start"][11:16] == "10:00"
+    # the server's frozen check clears after two moving steps: the end is 11:00-11:02
+    assert "11:00" <= frozen[0]["end"][11:16] <= "11:02"
