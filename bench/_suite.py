@@ -49,6 +49,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("p1", 240),
     Bench("simulate", 300),
     Bench("faults", 600),
+    Bench("importing", 300),
     Bench("registry", 300),
     Bench("statements", 300),
     Bench("gateway", 600),
