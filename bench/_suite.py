@@ -46,8 +46,10 @@ class Bench:
 SUITE: tuple[Bench, ...] = (
     Bench("ingest_stages", 120),
     Bench("modbus_poll", 120),
+    Bench("p1", 240),
     Bench("simulate", 300),
     Bench("faults", 600),
+    Bench("importing", 300),
     Bench("registry", 300),
     Bench("statements", 300),
     Bench("gateway", 600),

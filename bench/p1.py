@@ -31,6 +31,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from _figures import Goal, report
+
 from collector.devtools.pty import PtyPair
 from collector.devtools.services import Mosquitto
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
@@ -154,7 +156,27 @@ def main() -> int:
         f"(goal < {GOAL_CPU_PCT:g}%: {'ok' if ok_cpu else 'MISSED'}); "
         f"peak RSS {p1_peak:4.1f} MB (goal < {GOAL_RSS_MB:g} MB: {'ok' if ok_rss else 'MISSED'})"
     )
-    return 0
+    report(
+        "p1_pi3_cpu_pct",
+        pi3_pct,
+        "%",
+        Goal("<", GOAL_CPU_PCT, why="issue 17: < 2 % of a Pi 3 class core (x10 assumed)"),
+        detail=f"{100 * p1_cpu:.3f} % of a core here, x{PI3_SLOWDOWN:g}",
+    )
+    report(
+        "p1_peak_rss_mb",
+        p1_peak,
+        "MB",
+        Goal("<", GOAL_RSS_MB, why="issue 17: RSS < 60 MB"),
+        detail=f"reference (inverter only) {ref_peak:.1f} MB",
+    )
+    report(
+        "p1_cpu_ratio_to_reference",
+        p1_cpu / max(ref_cpu, 1e-9),
+        "x",
+        detail=f"P1 {1000 * share_p1:.2f} ms CPU per telegram, {telegrams} telegrams",
+    )
+    return 0 if ok_cpu and ok_rss else 1
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.statements.commands",  # after settlement.commands: adds to its "export" group
     "collector.faults.commands",
     "collector.importing.commands",
+    "collector.importing.check_commands",  # after faults.commands: adds to its "faults" group
     "collector.portal.commands",
 )
 
@@ -60,7 +61,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "export": ("collector.settlement.commands", "collector.statements.commands"),
     "settle": ("collector.settlement.commands",),
     "statements": ("collector.statements.commands",),
-    "faults": ("collector.faults.commands",),
+    "faults": ("collector.faults.commands", "collector.importing.check_commands"),
     "import": ("collector.importing.commands",),
     "members": ("collector.portal.commands",),
     "portal": ("collector.portal.commands",),

@@ -37,7 +37,7 @@ from gateway_firmware import __version__
 from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, load_config
 from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool, SpoolError
-from zonnewijk_wire import DeviceInfo, Reading, format_ts
+from zonnewijk_wire import DeviceInfo, MeterReading, Reading, format_ts
 
 if TYPE_CHECKING:
     from gateway_firmware.p1.source import P1Source
@@ -52,7 +52,7 @@ class PolledDevice(Protocol):
     device_id: str
     last_result: str
 
-    def poll(self) -> Reading: ...
+    def poll(self) -> Reading | MeterReading: ...
 
     def device_info(self) -> DeviceInfo: ...
 
@@ -110,11 +110,13 @@ class SystemdNotifier:
 
 
 def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[], None]]:
-    """Device readers for the configured devices, sharing one bus per host:port / serial port.
+    """Device readers for the configured devices, sharing one bus per host:port / serial port:
+    an inverter reader, or a grid meter reader for a meter profile (``sunspec-meter``), whose
+    readings go out on ``.../meter``.
 
     Returns the readers and a function that closes their buses.
     """
-    from gateway_firmware.devices.reader import DeviceReader
+    from gateway_firmware.devices.factory import make_reader
     from gateway_firmware.modbus.transport import BusSettings, ModbusBus
 
     buses: dict[str, ModbusBus] = {}
@@ -140,7 +142,7 @@ def build_devices(config: GatewayConfig) -> tuple[list[PolledDevice], Callable[[
 
     for device in config.devices:
         readers.append(
-            DeviceReader(
+            make_reader(
                 bus_for(device),
                 unit=device.unit,
                 device_id=device.device_id,

@@ -26,6 +26,9 @@ def test_expected_services_exist() -> None:
         "portal",
         "faults",
         "statements",
+        "daily-yield",
+        "self-consumption",
+        "consent-purge",
     } <= set(SERVICES)
 
 

@@ -7,9 +7,13 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collector.registry.fleet_file import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,13 @@ def register(subparsers: Any) -> None:
     own.add_argument("--fleet", required=True, type=Path, help="fleet file (docs/fleet-file.md)")
     own.add_argument("--days", type=int, default=2, help="local days ending today (default 2)")
     own.add_argument("--day", type=date.fromisoformat, help="one local day, YYYY-MM-DD")
+    own.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="keep running: recompute the last --days days every SECONDS (a service)",
+    )
+    own.add_argument("--runs", type=int, help=argparse.SUPPRESS)  # bounded loop for tests
     _influx_args(own)
     own.set_defaults(func=_self_consumption)
 
@@ -143,60 +154,60 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _daily_yield(args: argparse.Namespace) -> int:
-    from collector.dashboards.daily_yield import recent_days, write_daily_yields
-    from collector.registry.fleet_file import FleetFileError, load_fleet_file
+def _every_days(args: argparse.Namespace, name: str, write: Callable[[list[date]], int]) -> int:
+    """Run ``write`` for the chosen days once, or every ``--every`` seconds as a service
+    (an InfluxDB failure is then logged and retried); prints what was written."""
+    from collector.dashboards.daily_yield import recent_days
     from collector.timeseries.influx import InfluxError
 
-    try:
-        fleet = load_fleet_file(args.fleet)
-    except FleetFileError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cannot read the fleet file {args.fleet}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    influx = _influx(args)
     runs = 0
     while True:
         days = [args.day] if args.day else list(recent_days(args.days))
         try:
-            written = write_daily_yields(influx, fleet, days)
+            written = write(days)
         except InfluxError as exc:
             if not args.every:
-                print(f"daily_yield: {exc}", file=sys.stderr)
+                print(f"{name}: {exc}", file=sys.stderr)
                 return 1
-            log.warning("daily_yield failed, retrying in %.0f s: %s", args.every, exc)
+            log.warning("%s failed, retrying in %.0f s: %s", name, args.every, exc)
         else:
-            print(f"daily_yield: {written} points for {len(days)} day(s)", flush=True)
+            print(f"{name}: {written} points for {len(days)} day(s)", flush=True)
         runs += 1
         if not args.every or (args.runs is not None and runs >= args.runs):
             return 0
         time.sleep(args.every)
 
 
-def _self_consumption(args: argparse.Namespace) -> int:
-    from collector.dashboards.daily_self_consumption import write_days
-    from collector.dashboards.daily_yield import recent_days
+def _fleet_or_none(args: argparse.Namespace) -> Fleet | None:
     from collector.registry.fleet_file import FleetFileError, load_fleet_file
-    from collector.timeseries.influx import InfluxError
 
     try:
-        fleet = load_fleet_file(args.fleet)
+        return load_fleet_file(args.fleet)
     except FleetFileError as exc:
         print(exc, file=sys.stderr)
-        return 2
     except OSError as exc:
         print(f"cannot read the fleet file {args.fleet}: {exc.strerror or exc}", file=sys.stderr)
+    return None
+
+
+def _daily_yield(args: argparse.Namespace) -> int:
+    from collector.dashboards.daily_yield import write_daily_yields
+
+    fleet = _fleet_or_none(args)
+    if fleet is None:
         return 2
-    days = [args.day] if args.day else list(recent_days(args.days))
-    try:
-        written = write_days(_influx(args), fleet, days)
-    except InfluxError as exc:
-        print(f"fleet_self_consumption: {exc}", file=sys.stderr)
-        return 1
-    print(f"fleet_self_consumption: {written} points for {len(days)} day(s)")
-    return 0
+    influx = _influx(args)
+    return _every_days(args, "daily_yield", lambda days: write_daily_yields(influx, fleet, days))
+
+
+def _self_consumption(args: argparse.Namespace) -> int:
+    from collector.dashboards.daily_self_consumption import write_days
+
+    fleet = _fleet_or_none(args)
+    if fleet is None:
+        return 2
+    influx = _influx(args)
+    return _every_days(args, "fleet_self_consumption", lambda days: write_days(influx, fleet, days))
 
 
 def _screenshots(args: argparse.Namespace) -> int:

@@ -16,6 +16,12 @@ of the Dutch postal code) and ``area`` (``all`` or the digits). Fields ``product
 ``households`` (integer) and ``completeness``. ``fleet_self_consumption_hourly`` has the
 same fields for the fleet per hour (an hour is in the group when the home was measured in
 it), for the evening peak after sunset.
+
+``household_energy_daily`` keeps each metered home's own balance per local day (tags ``site``
+and ``gateway``, the same energy fields, ``covered_s``): personal data, like the raw meter
+readings, read only for the member (portal) and deleted with them on withdrawal
+(:mod:`collector.registry.consent_purge`), but kept after the raw readings' retention ends, so
+a member's year stays comparable.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ from collector.registry.fleet_file import Fleet
 from collector.settlement import self_consumption as sc
 from collector.settlement.self_consumption_influx import household_intervals
 from collector.timeseries.influx import FieldValue, InfluxClient, Point
+from collector.timeseries.measurements import HOUSEHOLD_DAILY_MEASUREMENT
 
 MEASUREMENT = "fleet_self_consumption"
 #: The fleet's energy per hour (the evening peak after sunset), same fields, tag ``scope``
 #: ``fleet`` only, stamped at the start of each hour.
 HOURLY_MEASUREMENT = "fleet_self_consumption_hourly"
+#: One metered home's balance per local day (personal data: see the module's docstring).
+HOUSEHOLD_MEASUREMENT = HOUSEHOLD_DAILY_MEASUREMENT
 
 
 def household_days(influx: InfluxClient, fleet: Fleet, day: date) -> dict[str, sc.Balance]:
@@ -94,6 +103,26 @@ def group_points(fleet: Fleet, day: date, homes: dict[str, sc.Balance]) -> list[
     return points
 
 
+def household_points(fleet: Fleet, day: date, homes: dict[str, sc.Balance]) -> list[Point]:
+    """One point per home with meter data on the day (``covered_s`` > 0)."""
+    stamp = sc.day_span(day)[0]
+    points = []
+    for site_id, b in sorted(homes.items()):
+        if b.covered_s <= 0:
+            continue
+        tags = {"site": site_id, "gateway": fleet.site(site_id).gateway_id}
+        fields: dict[str, FieldValue] = {
+            "production_kwh": b.production_wh / 1000,
+            "consumption_kwh": b.consumption_wh / 1000,
+            "import_kwh": b.import_wh / 1000,
+            "export_kwh": b.export_wh / 1000,
+            "self_consumed_kwh": b.self_consumed_wh / 1000,
+            "covered_s": b.covered_s,
+        }
+        points.append(Point(HOUSEHOLD_MEASUREMENT, tags, fields, stamp))
+    return points
+
+
 def _fields(group: sc.GroupBalance) -> dict[str, FieldValue]:
     b = group.balance
     fields: dict[str, FieldValue] = {
@@ -118,7 +147,11 @@ def write_days(influx: InfluxClient, fleet: Fleet, days: Iterable[date]) -> int:
     for day in days:
         quarters = household_quarters(influx, fleet, day)
         homes = {site: sc.total(items) for site, items in quarters.items()}
-        points = group_points(fleet, day, homes) + hourly_points(quarters)
+        points = (
+            group_points(fleet, day, homes)
+            + hourly_points(quarters)
+            + household_points(fleet, day, homes)
+        )
         if points:
             influx.write_points(points)
         written += len(points)

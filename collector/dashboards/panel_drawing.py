@@ -94,6 +94,14 @@ def _times(series: Series) -> list[datetime]:
     return [datetime.fromtimestamp(row[0] / 1000, tz=UTC) for row in series.values]
 
 
+def _no_value(text: str) -> float | str:
+    """Grafana's ``noValue``: a number where it is one ("0"), else shown as text."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def draw_stat(
     ax: Axes, panel: Mapping[str, Any], results: Sequence[tuple[PanelQuery, list[Series]]]
 ) -> None:
@@ -105,7 +113,7 @@ def draw_stat(
             if values:
                 value = values[-1]
     if value is None and defaults.get("noValue") is not None:
-        value = float(defaults["noValue"])
+        value = _no_value(str(defaults["noValue"]))
     colour = _threshold_colour(value if not isinstance(value, str) else None, defaults)
     if isinstance(value, str):
         first: dict[str, Any] = next(iter(defaults.get("mappings") or []), {})

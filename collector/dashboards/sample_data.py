@@ -5,7 +5,8 @@ dashboard tests need nothing but a fleet file and an InfluxDB. Readings go throu
 collector's own mapping (:func:`collector.timeseries.measurements.reading_points`), so the points have exactly
 the schema the collector writes. Deterministic for a seed. It includes what the panels must
 show: night (sleeping, power 0, counter held), a fault episode with event bits, a gap, and
-flagged readings (sentinel, counter jump, replayed from a spool).
+flagged readings (sentinel, counter jump, replayed from a spool), and a smart meter (P1) in
+every home for the self-consumption panels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from collector.dashboards.meter_sample import MeterSampler
 from collector.ingest.process import process_message
 from collector.registry.fleet_file import Device, Fleet
 from collector.timeseries.influx import InfluxClient, Point
@@ -197,7 +199,26 @@ def gateway_points(fleet: Fleet, options: SampleOptions) -> Iterator[Point]:
             moment += timedelta(hours=1)
 
 
+def meter_sample_points(fleet: Fleet, options: SampleOptions) -> Iterator[Point]:
+    """A P1 meter in every home, its counters moving with the household's load less the
+    roof's power of :func:`sample_points` (the same readings: same seed)."""
+    rng = random.Random(options.seed)
+    day = options.end.astimezone(UTC).date()
+    production_w: dict[str, dict[datetime, float]] = {}
+    for device in fleet.devices:
+        if device.removed_on is not None and device.removed_on < day:
+            continue
+        per_ts = production_w.setdefault(fleet.gateway_of(device), {})
+        for reading in _readings(fleet, device, options, rng):
+            per_ts[reading.ts] = per_ts.get(reading.ts, 0.0) + (reading.ac_power_w or 0.0)
+    sampler = MeterSampler(production_w, seed=options.seed)
+    for gateway_id, per_ts in sorted(production_w.items()):
+        for ts, power_w in sorted(per_ts.items()):
+            yield from sampler.points(gateway_id, ts, power_w, options.interval_s)
+
+
 def write_sample(influx: InfluxClient, fleet: Fleet, options: SampleOptions) -> int:
     """Write the sample to InfluxDB; returns the number of points."""
     written = influx.write_points(sample_points(fleet, options))
+    written += influx.write_points(meter_sample_points(fleet, options))
     return written + influx.write_points(gateway_points(fleet, options))

@@ -47,7 +47,11 @@ def fill_simulated(
     """Fill a database the way production fills it: schema (``zonnewijk db init``), readings of
     the simulated fleet with its faults (through the collector's point mapping), the
     collector's gateway points, rollups and ``daily_yield``."""
+    from collector.dashboards.daily_self_consumption import (
+        write_days as write_self_consumption_days,
+    )
     from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
+    from collector.dashboards.meter_sample import MeterSampler
     from collector.simulator.engine import Simulation
     from collector.simulator.fleet import generate_fleet
     from collector.simulator.fleet_export import to_registry_fleet
@@ -60,6 +64,7 @@ def fill_simulated(
     init_database(influx)
     faults = _demo_faults(fleet, start, now)
     sent: dict[str, list[tuple[int, int]]] = {site.gateway_id: [] for site in fleet.sites}
+    meters = MeterSampler(sent, seed=seed)
     simulation = Simulation(fleet, start, now + timedelta(minutes=5), interval_s, faults)
     written = 0
     for chunk in simulation.chunks():
@@ -69,6 +74,11 @@ def fill_simulated(
                 if chunk.present[t, s]:
                     reading = chunk_reading(chunk, t, s, site.device_id)
                     points.extend(reading_points(site.gateway_id, reading))
+                    points.extend(
+                        meters.points(
+                            site.gateway_id, reading.ts, reading.ac_power_w or 0.0, interval_s
+                        )
+                    )
                     sent[site.gateway_id].append(
                         (int(chunk.epoch_s[t]), int(chunk.sent_at_s[t, s]))
                     )
@@ -83,6 +93,9 @@ def fill_simulated(
     registry = to_registry_fleet(fleet)
     today = today_local(now)
     write_daily_yields(influx, registry, local_days(today - timedelta(days=days - 1), today))
+    write_self_consumption_days(
+        influx, registry, local_days(today - timedelta(days=days - 1), today)
+    )
     return SimulatedFleet(fleet, registry, start, now)
 
 

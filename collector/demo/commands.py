@@ -11,6 +11,10 @@
    of them (default: all, the opted-in homes) also have a smart meter: a simulated DSMR 5
    meter (household load less the roof's power) sends a telegram a second over a socat pty
    to the gateway's P1 port, which publishes one reading a minute on ``.../meter``.
+   SunSpec inverters commissioned from 2024 present the DER models (701, 702, 714) instead of
+   101-103, and ``--sunspec-meters`` live sites with a SunSpec inverter (default 2) also have a
+   SunSpec grid meter (model 203) on unit 2 of the same Modbus server, which their gateway
+   reads with the ``sunspec-meter`` profile and publishes on ``.../meter``.
 5. On Ctrl-C or after ``--duration`` seconds: stop the gateways, let the collector drain, read
    back from InfluxDB and print per inverter the readings stored, latest power and counter.
 
@@ -30,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,9 +45,11 @@ import yaml
 from collector.devtools.services import Influxd, Mosquitto
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.portal.demo import demo_portal
+from collector.simulator.device_values import GridMeterValues
 from collector.simulator.engine import Simulation
-from collector.simulator.fleet import Fleet, generate_fleet
+from collector.simulator.fleet import Fleet, Site, generate_fleet
 from collector.simulator.live import LiveDevice, LiveFleet
+from collector.simulator.modbus_device import gateway_profile_for
 from collector.simulator.output import Progress, stream_lines
 from collector.simulator.publish import device_infos, publish_lines
 from collector.timeseries.influx import InfluxClient
@@ -85,6 +91,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         help="live homes with a simulated smart meter on the P1 port (default: all live ones)",
+    )
+    p.add_argument(
+        "--sunspec-meters",
+        type=int,
+        default=2,
+        help="live sites with a SunSpec inverter that also have a SunSpec grid meter on unit 2 "
+        "(default 2)",
     )
     p.add_argument("--seed", type=int, default=1, help="fleet and weather seed")
     p.add_argument("--mqtt-host", default=None, help="use this broker instead of a private one")
@@ -153,10 +166,12 @@ def run(args: argparse.Namespace) -> int:
         if stop.is_set():
             return _report(influx, collector)
 
+        live_sites = fleet.sites[:live_count]
         live_fleet = LiveFleet(
-            Fleet(seed=fleet.seed, sites=fleet.sites[:live_count]),
+            Fleet(seed=fleet.seed, sites=live_sites),
             start=grid_now,
             step_s=args.interval,
+            grid_meters=_grid_meters(live_sites, fleet.seed, args.sunspec_meters),
         )
         if history_sim is not None:
             # The live inverters carry on from the counters the history ended with.
@@ -287,16 +302,36 @@ def _start_live(
         for i, device in enumerate(devices)
     ]
     stack.callback(_stop_gateways, gateways)
+    der = [d.device_id for d in devices if d.layout == "sunspec-der"]
+    meters = [d.meter_device_id for d in devices if d.meter_unit is not None]
     print(
         f"live: {len(devices)} simulated inverters on Modbus TCP, one gateway process each "
         f"(polling every {args.interval} s), {homes} with a DSMR 5 smart meter on the P1 port "
-        "(one telegram a second, a reading a minute); Ctrl-C stops"
+        "(one telegram a second, a reading a minute); Ctrl-C stops\n"
+        f"  DER (SunSpec 701) inverters: {', '.join(der) or 'none'}; "
+        f"SunSpec grid meters (203): {', '.join(meters) or 'none'}"
     )
     return _Live(live_fleet, gateways)
 
 
 #: Interval of the demo's P1 readings (production: 300 s, the consent's granularity) [s].
 DEMO_P1_INTERVAL_S = 60
+
+
+def _grid_meters(
+    sites: Sequence[Site], seed: int, count: int
+) -> dict[int, Callable[[datetime, float], GridMeterValues]]:
+    """Grid meters for the first ``count`` sites with a SunSpec inverter (SMA, SolarEdge and
+    Fronius installations carry one), driven by each home's household model."""
+    from collector.simulator.grid_meter import HomeGridMeter
+    from collector.simulator.household import household_for
+
+    chosen = [s for s in sites if gateway_profile_for(s.device_layout) == "sunspec"][
+        : max(count, 0)
+    ]
+    return {
+        s.index: HomeGridMeter(household_for(seed * 1000 + s.index), seed=s.index) for s in chosen
+    }
 
 
 def _start_meter(
@@ -332,23 +367,35 @@ def _start_gateway(
     *,
     p1_port: str | None = None,
 ) -> subprocess.Popen[bytes]:
+    devices: list[dict[str, object]] = [
+        {
+            "device_id": device.device_id,
+            "profile": device.gateway_profile,
+            "host": device.host,
+            "port": device.port,
+            "unit": device.unit_id,
+            "interval_s": interval_s,
+            "rated_power_w": rated_power_w,
+        }
+    ]
+    if device.meter_unit is not None:  # the SunSpec grid meter on the same server
+        devices.append(
+            {
+                "device_id": device.meter_device_id,
+                "profile": "sunspec-meter",
+                "host": device.host,
+                "port": device.port,
+                "unit": device.meter_unit,
+                "interval_s": interval_s,
+            }
+        )
     config: dict[str, object] = {
         "gateway_id": device.gateway_id,
         "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": "5"},
         "spool": {"path": str(workdir / f"{device.gateway_id}.spool.sqlite3")},
         "status_interval_s": 10,
         "log_level": "WARNING",
-        "devices": [
-            {
-                "device_id": device.device_id,
-                "profile": device.gateway_profile,
-                "host": device.host,
-                "port": device.port,
-                "unit": device.unit_id,
-                "interval_s": interval_s,
-                "rated_power_w": rated_power_w,
-            }
-        ],
+        "devices": devices,
     }
     if p1_port is not None:
         config["p1"] = {

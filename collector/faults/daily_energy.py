@@ -2,13 +2,13 @@
 
 The peer comparison (:mod:`collector.faults.peers`) needs each inverter's energy per day. The
 lifetime counter's difference is exact to its resolution, and that is enough for inverters
-that count in Wh or 10 Wh. Some count far coarser: Sungrow's SG-RS in whole kWh (register
-5004-5005), Growatt's MIN in 0.1 kWh. On a winter day a 3 kWp roof makes 0.6 kWh: a whole-kWh
-counter then moves by 0 or 1 kWh, and the day looks like a total loss or a record. For such a
-device the day's energy comes from its AC power instead: the mean power of each 30-minute
-bucket times the bucket's length, summed over the day. The mean of whatever readings fell in a
-bucket does not depend on the polling interval (60 s or 5 minutes alike); a daylight bucket
-without any reading makes the day unknown rather than low.
+that count in Wh or 10 Wh. Some count far coarser: Growatt's MIN and Sungrow's SG-RS in
+0.1 kWh, Sungrow's older register 5004-5005 in whole kWh. On a winter day a 3 kWp roof makes
+0.6 kWh: a whole-kWh counter then moves by 0 or 1 kWh, and the day looks like a total loss or
+a record. For such a device the day's energy comes from its AC power instead: the mean power
+of each 30-minute bucket times the bucket's length, summed over the day. The mean of whatever
+readings fell in a bucket does not depend on the polling interval (60 s or 5 minutes alike); a
+daylight bucket without any reading makes the day unknown rather than low.
 
 Pure functions; the bench (:func:`collector.faults.evaluation.daily_from_series`) and the
 server (:func:`collector.faults.influx_source.load_daily`) feed them the same buckets.

@@ -20,6 +20,10 @@ _MESSAGES: dict[FaultKind, str] = {
     FaultKind.FROZEN_VALUE: "inverter {device} keeps reporting the same value",
     FaultKind.COUNTER_ANOMALY: "the energy counter of inverter {device} jumped or went backwards",
     FaultKind.IMPLAUSIBLE_VALUE: "inverter {device} reported a power its rating cannot give",
+    FaultKind.GAP: "no readings of inverter {device} from {start}",
+    FaultKind.OUTLIER: "inverter {device} reported a value far from its neighbours",
+    FaultKind.CLIPPING: "inverter {device} is held at its AC rating (clipping)",
+    FaultKind.NIGHT_PRODUCTION: "inverter {device} reports production at night (check the clock)",
 }
 
 

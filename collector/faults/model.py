@@ -39,6 +39,11 @@ class FaultKind(StrEnum):
     FROZEN_VALUE = "frozen_value"
     COUNTER_ANOMALY = "counter_anomaly"
     IMPLAUSIBLE_VALUE = "implausible_value"
+    #: Found in files by ``faults check`` (:mod:`collector.faults.series_checks`).
+    GAP = "gap"
+    OUTLIER = "outlier"
+    CLIPPING = "clipping"
+    NIGHT_PRODUCTION = "night_production"
 
 
 class Severity(IntEnum):
@@ -60,6 +65,10 @@ DEFAULT_SEVERITY: dict[FaultKind, Severity] = {
     FaultKind.FROZEN_VALUE: Severity.WARNING,
     FaultKind.COUNTER_ANOMALY: Severity.INFO,
     FaultKind.IMPLAUSIBLE_VALUE: Severity.INFO,
+    FaultKind.GAP: Severity.WARNING,
+    FaultKind.OUTLIER: Severity.INFO,
+    FaultKind.CLIPPING: Severity.INFO,
+    FaultKind.NIGHT_PRODUCTION: Severity.WARNING,
 }
 
 #: Inverter states in a fixed order; ``FleetSeries.state`` holds indexes into it (-1: missing).

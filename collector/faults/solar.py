@@ -141,3 +141,46 @@ def noon_elevation_deg(
     midnight_s = np.asarray(days, dtype="datetime64[D]").astype("datetime64[s]").astype(np.int64)
     stamps = (midnight_s + noon_offset_s).astype("datetime64[s]")
     return sun_elevation_deg(stamps, lat_deg, lon_deg)
+
+
+def clear_sky_poa_w_m2(
+    times: npt.NDArray[np.datetime64],
+    tilt_deg: float,
+    azimuth_deg: float,
+    lat_deg: float = ZWOLLE_LAT_DEG,
+    lon_deg: float = ZWOLLE_LON_DEG,
+) -> npt.NDArray[np.float64]:
+    """Clear-sky plane-of-array irradiance of one roof at each time.
+
+    The simplified Solis clear sky transposed with the isotropic sky model, as
+    :func:`clear_sky_daily_kwh_per_kwp`; 0 with the sun down.
+
+    Parameters
+    ----------
+    times
+        UTC instants (the middle of each step), ``datetime64`` [s].
+    tilt_deg, azimuth_deg
+        Panel tilt and azimuth (0 north, 90 east, 180 south) [deg].
+    lat_deg, lon_deg
+        Location [deg].
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``times`` [W/m2].
+    """
+    index = pd.DatetimeIndex(np.asarray(times, dtype="datetime64[s]")).tz_localize("UTC")
+    location = pvlib.location.Location(lat_deg, lon_deg)
+    solpos = location.get_solarposition(index)
+    sky = location.get_clearsky(index, model="simplified_solis", solar_position=solpos)
+    poa = pvlib.irradiance.get_total_irradiance(
+        float(tilt_deg),
+        float(azimuth_deg),
+        solpos["apparent_zenith"].to_numpy(),
+        solpos["azimuth"].to_numpy(),
+        sky["dni"].to_numpy(),
+        sky["ghi"].to_numpy(),
+        sky["dhi"].to_numpy(),
+        model="isotropic",
+    )["poa_global"]
+    return np.nan_to_num(np.asarray(poa, dtype=np.float64))

@@ -9,5 +9,5 @@
   writer and dead-letter accounting, point identity for idempotence (:mod:`.stored`), a
   summary and a progress bar (:mod:`.report`), issued settlement months (:mod:`.settled`);
 - the detectors run offline on files (:mod:`.offline_check`);
-- :mod:`.commands`: ``zonnewijk import readings`` and ``zonnewijk faults check``.
+- :mod:`.commands`: ``zonnewijk import readings``; :mod:`.check_commands`: ``zonnewijk faults check``.
 """

@@ -27,6 +27,7 @@ import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -205,6 +206,11 @@ class Importer:
         self._source_of_span: dict[tuple[str, str], str] = {}
         self.summary = ImportSummary(dry_run=dry_run)
         self.writer: BatchWriter | None = None
+        #: One writer thread: a chunk is written while the next one is read and checked.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-write")
+        self._pending: (
+            tuple[Future[bool] | None, ReadingSource, FileSummary, list[_Pending]] | None
+        ) = None
         if influx is not None:
             self.writer = BatchWriter(
                 influx,
@@ -221,15 +227,20 @@ class Importer:
         """Import every row of one file."""
         summary = FileSummary(source.label, source.unit)
         self.summary.files.append(summary)
-        for chunk in _chunks(source.rows(), self.chunk_rows):
-            summary.rows += len(chunk)
-            self._chunk(source, chunk, summary)
-            if self.progress is not None:
-                self.progress(source, summary.rows)
+        try:
+            for chunk in _chunks(source.rows(), self.chunk_rows):
+                summary.rows += len(chunk)
+                self._chunk(source, chunk, summary)
+                if self.progress is not None:
+                    self.progress(source, summary.rows)
+        finally:
+            self._drain()
         return summary
 
     def finish(self) -> ImportSummary:
         """Write the imported counters' spans and roll up the imported days."""
+        self._drain()
+        self._pool.shutdown()
         spans: list[StoredSpan] = []
         for gateway, builder in sorted(self._builders.items()):
             spans.extend(self._stored_span(gateway, span) for span in builder.finish())
@@ -239,7 +250,7 @@ class Importer:
                 self.influx.write_lines([span_point(s).to_line() for s in spans])
             devices = self.summary.devices.values()
             if devices:
-                backfiller = RollupBackfiller(self.influx, recent_s=0.0)
+                backfiller = RollupBackfiller(self.influx, recent_s=0.0, workers=2)
                 backfiller.note(min(a for a, _ in devices), max(b for _, b in devices), self.now)
                 if not backfiller.run_if_due(force=True):
                     self.summary.notes.append(
@@ -251,6 +262,9 @@ class Importer:
     # -- a chunk ---------------------------------------------------------------------------
 
     def _chunk(self, source: ReadingSource, rows: Sequence[Row], summary: FileSummary) -> None:
+        # the previous chunk's write ran while this chunk was read; its points must be stored
+        # before this chunk looks for duplicates and counters
+        self._drain()
         readings: dict[str, list[RowReading]] = defaultdict(list)
         intervals: dict[str, list[RowInterval]] = defaultdict(list)
         for row in rows:
@@ -288,6 +302,9 @@ class Importer:
             processed.extend(self._readings(source, summary, gateway, group))
         # real counters first: an interval where a real counter was just stored is refused
         self._write(source, summary, processed)
+        if not intervals:
+            return
+        self._drain()
         processed = []
         for gateway, ivs in intervals.items():
             processed.extend(self._intervals(source, summary, gateway, ivs))
@@ -561,9 +578,22 @@ class Importer:
     def _write(
         self, source: ReadingSource, summary: FileSummary, processed: list[_Pending]
     ) -> None:
+        """Write in the background while the next chunk is read; :meth:`_drain` accounts."""
         messages = [p.message for p in processed if p.message.lines]
+        job: Future[bool] | None = None
         if messages and self.writer is not None and not self.dry_run:
-            self.writer.write([line for m in messages for line in m.lines], messages)
+            lines = [line for m in messages for line in m.lines]
+            job = self._pool.submit(self.writer.write, lines, messages)
+        self._pending = (job, source, summary, processed)
+
+    def _drain(self) -> None:
+        """Wait for the write in flight and count what it stored or InfluxDB refused."""
+        if self._pending is None:
+            return
+        job, source, summary, processed = self._pending
+        self._pending = None
+        if job is not None:
+            job.result()
         for pending in processed:
             message = pending.message
             for rejection in message.rejections:  # what InfluxDB refused

@@ -13,8 +13,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import time
 from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
 
 
 def _at(text: str | None) -> datetime:
@@ -110,26 +114,81 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
     from collector.registry.actions import engine_from_args
-    from collector.registry.consent_purge import purge_withdrawn
+    from collector.registry.consent_purge import purge_expired_raw, purge_withdrawn
     from collector.settings import Settings
     from collector.timeseries.commands import influx_from_args
+    from collector.timeseries.influx import InfluxError
+
+    influx = influx_from_args(args, Settings())
+    engine = engine_from_args(args)
+    runs = 0
+    while True:
+        now = datetime.now(UTC)
+        try:
+            with Session(engine) as session:
+                results = purge_withdrawn(session, influx, now=now)
+            cutoff = purge_expired_raw(influx, now=now, retention_days=args.raw_retention_days)
+        except (InfluxError, RuntimeError) as exc:
+            if not args.every:
+                print(f"consent purge: {exc}", file=sys.stderr)
+                return 1
+            log.warning("consent purge failed, retrying in %.0f s: %s", args.every, exc)
+        else:
+            for r in results:
+                late = " (later than promised)" if r.overdue else ""
+                print(
+                    f"consent {r.consent_id}: {r.points_deleted} points of meter {r.device_id} "
+                    f"deleted{late}"
+                )
+            if not results:
+                print("no withdrawn consent to delete")
+            print(f"raw meter readings before {cutoff:%Y-%m-%d %H:%M}Z deleted", flush=True)
+        runs += 1
+        if not args.every or (args.runs is not None and runs >= args.runs):
+            return 0
+        time.sleep(args.every)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from sqlalchemy.orm import Session
+
+    from collector.registry.actions import engine_from_args
+    from collector.registry.personal_data import PurposeMissingError, inspect_member
+    from collector.settings import Settings
+    from collector.timeseries.commands import influx_from_args
+    from collector.timeseries.influx import InfluxError
 
     influx = influx_from_args(args, Settings())
     with Session(engine_from_args(args)) as session:
-        results = purge_withdrawn(session, influx, now=datetime.now(UTC))
-    for r in results:
-        late = " (later than promised)" if r.overdue else ""
+        try:
+            days = inspect_member(
+                session, influx, member_id=args.member, actor=args.by, purpose=args.purpose,
+                days=args.days, now=datetime.now(UTC),
+            )  # fmt: skip
+        except PurposeMissingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except InfluxError as exc:
+            print(f"consent inspect: {exc} (the access is recorded)", file=sys.stderr)
+            return 1
+    print(f"member {args.member}: access recorded (by {args.by}: {args.purpose})")
+    print(
+        f"{'day (UTC start)':20} {'produced':>9} {'used':>9} {'self-used':>9} {'export':>9} {'import':>9}"
+    )
+    for d in days:
         print(
-            f"consent {r.consent_id}: {r.points_deleted} points of meter {r.device_id} deleted{late}"
+            f"{d.day_start:%Y-%m-%d %H:%M}     {d.production_kwh:9.2f} {d.consumption_kwh:9.2f} "
+            f"{d.self_consumed_kwh:9.2f} {d.export_kwh:9.2f} {d.import_kwh:9.2f}"
         )
-    if not results:
-        print("nothing to delete")
+    if not days:
+        print("no daily balances (no consented meter, or none measured yet)")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``consent`` command group."""
     from collector.registry.commands import _db_args
+    from collector.registry.consent_purge import RAW_RETENTION_DAYS
     from collector.registry.consents import DEFAULT_GRANULARITY_S, GRANULARITIES_S
     from collector.timeseries.commands import influx_args
 
@@ -165,7 +224,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--member")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("purge", help="delete the stored readings of withdrawn consents")
+    p = sub.add_parser(
+        "purge",
+        help="delete the stored readings of withdrawn consents, and raw readings past retention",
+    )
     _db_args(p)
     influx_args(p)
+    p.add_argument(
+        "--raw-retention-days",
+        type=int,
+        default=RAW_RETENTION_DAYS,
+        help=f"keep raw meter readings this many days (default {RAW_RETENTION_DAYS}); the "
+        "homes' daily balances are kept until withdrawal",
+    )
+    p.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="keep running: purge every SECONDS (a service; 3600 keeps the 24-hour promise)",
+    )
+    p.add_argument("--runs", type=int, help=argparse.SUPPRESS)  # bounded loop for tests
+
     p.set_defaults(func=_cmd_purge)
+
+    p = sub.add_parser(
+        "inspect",
+        help="an operator's look at one member's daily meter balances (recorded, with purpose)",
+    )
+    _db_args(p)
+    influx_args(p)
+    p.add_argument("--member", required=True)
+    p.add_argument("--by", required=True, help="who looks (the operator's name)")
+    p.add_argument("--purpose", required=True, help="why: the support case, in a sentence")
+    p.add_argument("--days", type=int, default=31, help="the last DAYS days (default 31)")
+    p.set_defaults(func=_cmd_inspect)

@@ -7,14 +7,20 @@ from InfluxDB - ``grid_meter``, ``grid_phase`` and ``gas_meter``, in every reten
 that none is left and records ``deleted_at`` and a ``deleted`` event. The consent is
 withdrawn ``DELETE_WITHIN`` (24 h) before ``delete_by``, and the purge runs every hour, so the
 data is gone within a day of the withdrawal; a purge that finds points left after deleting
-raises, and the consent stays due.
+raises, and the consent stays due. The home's own daily balances
+(``household_energy_daily``, tagged by gateway) go with the meter's readings.
+
+The same command keeps the retention of raw meter readings (:func:`purge_expired_raw`):
+points of ``grid_meter``, ``grid_phase`` and ``gas_meter`` older than
+:data:`RAW_RETENTION_DAYS` are deleted for every meter, while the daily balances stay until
+the member withdraws.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -23,16 +29,27 @@ from collector.store.consent_models import ConsentEventRow
 from collector.timeseries.influx import InfluxClient, quote_ident, quote_string
 from collector.timeseries.measurements import (
     GAS_MEASUREMENT,
+    HOUSEHOLD_DAILY_MEASUREMENT,
     METER_MEASUREMENT,
     METER_PHASE_MEASUREMENT,
 )
 
-__all__ = ["METER_MEASUREMENTS", "PurgeResult", "count_meter_points", "purge_withdrawn"]
+__all__ = [
+    "METER_MEASUREMENTS",
+    "RAW_RETENTION_DAYS",
+    "PurgeResult",
+    "count_meter_points",
+    "purge_expired_raw",
+    "purge_withdrawn",
+]
 
 log = logging.getLogger(__name__)
 
 #: Every measurement that holds a member's meter readings.
 METER_MEASUREMENTS = (METER_MEASUREMENT, METER_PHASE_MEASUREMENT, GAS_MEASUREMENT)
+#: How long raw meter readings are kept [days]: thirteen months, so a month can be compared
+#: with the same month a year before; the daily balances are kept longer.
+RAW_RETENTION_DAYS = 396
 
 
 @dataclass(frozen=True)
@@ -48,19 +65,37 @@ def _where(gateway_id: str, device_id: str) -> str:
     return f'"gateway" = {quote_string(gateway_id)} AND "device" = {quote_string(device_id)}'
 
 
+def _count(influx: InfluxClient, rp: str, measurement: str, where: str) -> int:
+    rows = influx.query_records(
+        f"SELECT count(*) FROM {quote_ident(rp)}.{quote_ident(measurement)} WHERE {where}"
+    )
+    return sum(
+        max((int(v) for k, v in row.items() if k.startswith("count_")), default=0) for row in rows
+    )
+
+
 def count_meter_points(influx: InfluxClient, gateway_id: str, device_id: str) -> int:
-    """Points of the meter in every meter measurement and every retention policy."""
+    """Points of the meter in every meter measurement and every retention policy, and the
+    home's daily balances."""
     policies = [r["name"] for r in influx.query_records("SHOW RETENTION POLICIES")]
-    total = 0
-    for rp in policies:
-        for measurement in METER_MEASUREMENTS:
-            rows = influx.query_records(
-                f"SELECT count(*) FROM {quote_ident(rp)}.{quote_ident(measurement)} "
-                f"WHERE {_where(gateway_id, device_id)}"
-            )
-            for row in rows:
-                total += max((int(v) for k, v in row.items() if k.startswith("count_")), default=0)
-    return total
+    home = f'"gateway" = {quote_string(gateway_id)}'
+    return sum(
+        sum(_count(influx, rp, m, _where(gateway_id, device_id)) for m in METER_MEASUREMENTS)
+        + _count(influx, rp, HOUSEHOLD_DAILY_MEASUREMENT, home)
+        for rp in policies
+    )
+
+
+def purge_expired_raw(
+    influx: InfluxClient, *, now: datetime, retention_days: int = RAW_RETENTION_DAYS
+) -> datetime:
+    """Delete every meter's raw readings older than ``retention_days`` [days]; returns the
+    cut-off [UTC]. The daily balances are not touched."""
+    cutoff = now - timedelta(days=retention_days)
+    stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for measurement in METER_MEASUREMENTS:
+        influx.query(f"DELETE FROM {quote_ident(measurement)} WHERE time < '{stamp}'")
+    return cutoff
 
 
 def purge_withdrawn(
@@ -78,6 +113,10 @@ def purge_withdrawn(
                 f"DELETE FROM {quote_ident(measurement)} "
                 f"WHERE {_where(consent.gateway_id, consent.device_id)}"
             )
+        influx.query(
+            f"DELETE FROM {quote_ident(HOUSEHOLD_DAILY_MEASUREMENT)} "
+            f'WHERE "gateway" = {quote_string(consent.gateway_id)}'
+        )
         left = count_meter_points(influx, consent.gateway_id, consent.device_id)
         if left:
             raise RuntimeError(

@@ -29,7 +29,7 @@ COUNTER_RESOLUTION_WH: dict[str, float] = {
     "sunspec-int": 1.0,
     "sunspec-float": 1.0,
     "huawei": 10.0,
-    "sungrow": 1000.0,  # register 5004-5005, whole kWh (config/devices/sungrow-sg.yaml)
+    "sungrow": 100.0,  # register 5144-5145, 0.1 kWh (config/devices/sungrow-sg.yaml)
     "growatt": 100.0,
 }
 #: AC power resolution each family's register offers [W].
@@ -42,6 +42,9 @@ POWER_RESOLUTION_W: dict[str, float] = {
 }
 #: Cloud motion over the district, used to delay cloud shadows between neighbours [m/s].
 CLOUD_SPEED_M_S = 9.0
+#: SunSpec inverters commissioned from this day on speak the DER models 701-7xx (IEEE
+#: 1547-2018 firmware) instead of 101-103; they are read with the same ``sunspec`` profile.
+DER_FROM = date(2024, 1, 1)
 _EARLIEST_COMMISSIONING = date(2021, 3, 1)
 _LATEST_COMMISSIONING = date(2025, 9, 30)
 
@@ -77,6 +80,15 @@ class Site:
     degradation_per_year: float
     system_loss: float
     cloud_lag_s: float
+    #: The register layout its live device presents (``collector.simulator.modbus_device``
+    #: ``layout_for``); empty: the family's own.
+    layout: str = ""
+
+    @property
+    def device_layout(self) -> str:
+        """The live device's register layout: ``sunspec-der`` for a SunSpec inverter with the
+        DER models (701), else the family's."""
+        return self.layout or self.family
 
     @property
     def mppt_count(self) -> int:
@@ -192,6 +204,9 @@ def generate_fleet(n_sites: int = 122, seed: int = 1) -> Fleet:
                 degradation_per_year=float(rng.uniform(0.003, 0.007)),
                 system_loss=float(rng.uniform(0.07, 0.12)),
                 cloud_lag_s=float(east_m / CLOUD_SPEED_M_S),
+                layout="sunspec-der"
+                if family == "sunspec-int" and commissioned >= DER_FROM
+                else "",
             )
         )
     return Fleet(seed=seed, sites=tuple(sites))

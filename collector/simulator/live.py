@@ -6,6 +6,12 @@ fleet model runs in (accelerated) real time: simulated time advances ``time_scal
 per real second, and at every model step each server is updated in one atomic write, so a
 gateway polling it sees the same curves, states, faults and glitches as the batch modes.
 
+Each server presents its site's layout (:attr:`~collector.simulator.fleet.Site.device_layout`:
+the DER models 701/702/714 for SunSpec inverters commissioned from 2024, the family's layout
+otherwise). Sites given in ``grid_meters`` also serve a SunSpec grid meter (model 203) on unit
+:data:`~collector.simulator.grid_meter.METER_UNIT`, updated at the same model steps from the
+household model and the inverter's power.
+
 What a device cannot show is mapped: an ``offline`` inverter answers every read with Modbus
 exception 6 (busy) so the gateway gets no data; gateway outages are the gateway's business
 and are not simulated here.
@@ -17,14 +23,17 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+from collector.simulator.device_values import GridMeterValues
 from collector.simulator.engine import Chunk, Simulation
 from collector.simulator.faults import FaultSchedule
 from collector.simulator.fleet import Fleet, Site
+from collector.simulator.grid_meter import METER_UNIT
 from collector.simulator.modbus_device import (
+    Layout,
     SimulatedInverters,
     gateway_profile_for,
     layout_for,
@@ -50,6 +59,15 @@ class LiveDevice:
     unit_id: int
     family: str
     gateway_profile: str
+    #: The register layout the server presents (``sunspec-der`` for a DER inverter) [-].
+    layout: str = ""
+    #: Unit id of the SunSpec grid meter on the same server, None without one [-].
+    meter_unit: int | None = None
+
+    @property
+    def meter_device_id(self) -> str:
+        """The grid meter's device id on the wire (``<site>-meter``)."""
+        return f"{self.site_id}-meter"
 
 
 def _grid_start(value: datetime, step_s: int) -> datetime:
@@ -77,6 +95,9 @@ class LiveFleet:
         First TCP port (site i gets base_port + i); 0 picks free ports [-]
     faults : FaultSchedule, optional
         Faults to play [-]
+    grid_meters : Mapping[int, Callable[[datetime, float], GridMeterValues]], optional
+        Site index -> the site's grid meter model, called at every step with the simulated
+        time and the inverter's AC power [W]; such a site also serves a SunSpec meter [-]
     """
 
     def __init__(
@@ -89,6 +110,7 @@ class LiveFleet:
         host: str = "127.0.0.1",
         base_port: int = 0,
         faults: FaultSchedule | None = None,
+        grid_meters: Mapping[int, Callable[[datetime, float], GridMeterValues]] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {time_scale}")
@@ -106,6 +128,10 @@ class LiveFleet:
         )
         self.host = host
         self.base_port = base_port
+        self.grid_meters = dict(grid_meters or {})
+        unknown = sorted(set(self.grid_meters) - {s.index for s in fleet.sites})
+        if unknown:
+            raise ValueError(f"grid meters for sites not in the fleet: {unknown}")
         self.servers: list[SimulatedInverters] = []
         self.devices: list[LiveDevice] = []
         self.steps = 0
@@ -130,12 +156,16 @@ class LiveFleet:
         self._chunks = itertools.chain([first], chunks)
         for site in self.fleet.sites:
             port = self.base_port + site.index if self.base_port else 0
-            server = SimulatedInverters({1: layout_for(site.family)}, host=self.host, port=port)
+            units: dict[int, Layout] = {1: layout_for(site.device_layout)}
+            if site.index in self.grid_meters:
+                units[METER_UNIT] = layout_for("sunspec-meter", serial=f"MTR{site.index + 1:05d}")
+            server = SimulatedInverters(units, host=self.host, port=port)
             self.servers.append(server)
         self.apply(first, 0)
         for site, server in zip(self.fleet.sites, self.servers, strict=True):
             server.start()
-            self.devices.append(_device(site, self.host, server.port))
+            meter_unit = METER_UNIT if site.index in self.grid_meters else None
+            self.devices.append(_device(site, self.host, server.port, meter_unit))
         return self.devices
 
     def stop(self) -> None:
@@ -155,7 +185,13 @@ class LiveFleet:
             if s in self._offline:
                 server.reply_busy(0)
                 self._offline.discard(s)
-            server.set_reading(chunk_reading(chunk, t, s, site.device_id))
+            reading = chunk_reading(chunk, t, s, site.device_id)
+            server.set_reading(reading, unit=1)
+            meter = self.grid_meters.get(s)
+            if meter is not None:
+                now = datetime.fromtimestamp(int(chunk.epoch_s[t]), tz=UTC)
+                values = meter(now, max(reading.ac_power_w or 0.0, 0.0))
+                server.set_values(METER_UNIT, **asdict(values))
 
     def run(
         self,
@@ -184,7 +220,7 @@ class LiveFleet:
                     return
 
 
-def _device(site: Site, host: str, port: int) -> LiveDevice:
+def _device(site: Site, host: str, port: int, meter_unit: int | None) -> LiveDevice:
     return LiveDevice(
         site_id=site.site_id,
         gateway_id=site.gateway_id,
@@ -193,5 +229,7 @@ def _device(site: Site, host: str, port: int) -> LiveDevice:
         port=port,
         unit_id=1,
         family=site.family,
-        gateway_profile=gateway_profile_for(site.family),
+        gateway_profile=gateway_profile_for(site.device_layout),
+        layout=site.device_layout,
+        meter_unit=meter_unit,
     )

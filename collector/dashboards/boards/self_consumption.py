@@ -27,6 +27,8 @@ NAME = "self-consumption"
 UID = "zw-self-consumption"
 SC = '"fleet_self_consumption"'
 FLEET = "\"scope\" = 'fleet'"
+#: What a panel shows while fewer than five households have meter data (no group is written).
+FEWER_THAN_FIVE = "fewer than 5 metered homes"
 
 _NOTE = """\
 **Why this matters from 1 January 2027.** Net metering (salderingsregeling) ends: exported
@@ -64,7 +66,7 @@ def build() -> db.Dashboard:
             time_from="now/M",
             thresholds=good,
             description="Self-consumed ÷ produced, homes with a P1 meter.",
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     d = d.with_panel(
         stat_panel(
@@ -76,7 +78,7 @@ def build() -> db.Dashboard:
             time_from="now/M",
             thresholds=good,
             description="Self-consumed ÷ consumed, homes with a P1 meter.",
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     d = d.with_panel(
         stat_panel(
@@ -87,7 +89,7 @@ def build() -> db.Dashboard:
             decimals=0,
             time_from="now/M",
             thresholds=steps((None, BLUE)),
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     d = d.with_panel(
         stat_panel(
@@ -96,7 +98,7 @@ def build() -> db.Dashboard:
             pos=grid(18, 0, 6, 4),
             unit="none",
             thresholds=steps((None, BLUE)),
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     daily = f"GROUP BY time(1d) fill(none) {TZ}"
     d = d.with_panel(
@@ -123,7 +125,7 @@ def build() -> db.Dashboard:
             unit="kwatth",
             bars=True,
             min_value=0,
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     d = d.with_panel(
         timeseries_panel(
@@ -143,7 +145,7 @@ def build() -> db.Dashboard:
             pos=grid(0, 13, 16, 9),
             unit="percentunit",
             min_value=0,
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     d = d.with_panel(
         timeseries_panel(
@@ -163,7 +165,7 @@ def build() -> db.Dashboard:
             pos=grid(16, 13, 8, 9),
             unit="percentunit",
             min_value=0,
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     hourly = '"fleet_self_consumption_hourly"'
     per_hour = f"GROUP BY time(1h) fill(none) {TZ}"
@@ -196,6 +198,6 @@ def build() -> db.Dashboard:
             time_from="7d",
             description="Energy per hour of the metered homes: after sunset production drops "
             "to zero while consumption peaks, and all of it is imported.",
-        )
+        ).no_value(FEWER_THAN_FIVE)
     )
     return d.with_panel(text_panel("About these figures", _NOTE, pos=grid(0, 31, 24, 5)))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from collector.dashboards.daily_self_consumption import write_days as write_self_consumption_days
 from collector.dashboards.daily_yield import local_days, today_local, write_daily_yields
 from collector.dashboards.monitored_influxd import MonitoredInfluxd
 from collector.dashboards.sample_data import SampleOptions, write_sample
@@ -53,6 +54,7 @@ def filled(monitored_influxd: Influxd, fleet: Fleet) -> Iterator[InfluxClient]:
     backfill_rollups(client, NOW - timedelta(days=4), NOW)
     today = today_local(NOW)
     write_daily_yields(client, fleet, local_days(today - timedelta(days=3), today))
+    write_self_consumption_days(client, fleet, local_days(today - timedelta(days=3), today))
     yield client
     client.query(f'DROP DATABASE "{client.database}"', database="", epoch=None)
 

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
-from collector.dashboards.daily_self_consumption import MEASUREMENT, area_of, write_days
+from collector.dashboards.daily_self_consumption import (
+    HOURLY_MEASUREMENT,
+    HOUSEHOLD_MEASUREMENT,
+    MEASUREMENT,
+    area_of,
+    write_days,
+)
 from collector.dashboards.generate import load_committed
 from collector.dashboards.panel_queries import panel_queries
 from collector.registry.fleet_file import Fleet, dump_fleet_yaml
@@ -52,7 +58,16 @@ def test_fleet_point_only_for_five_homes_with_meters(influx: InfluxClient) -> No
     assert len(sites) >= 6
     for k, site_id in enumerate(sites[:4]):
         _write_home(influx, fleet, site_id, 1000.0 + 100 * k, 600.0)
-    assert write_days(influx, fleet, [DAY]) == 0  # four homes with meters: nothing published
+    write_days(influx, fleet, [DAY])  # four homes with meters: no group is published
+    assert not influx.query_records(f'SELECT * FROM "{MEASUREMENT}"')
+    assert not influx.query_records(f'SELECT * FROM "{HOURLY_MEASUREMENT}"')
+    # ... but each home's own day is kept (personal data, for the member's portal)
+    own = influx.query_records(f'SELECT * FROM "{HOUSEHOLD_MEASUREMENT}" GROUP BY "site"')
+    assert sorted(r["site"] for r in own) == sorted(sites[:4])
+    first = next(r for r in own if r["site"] == sites[0])
+    assert first["production_kwh"] == pytest.approx(1000.0 * 24 / 1000)
+    assert first["self_consumed_kwh"] == pytest.approx(600.0 * 24 / 1000)
+    assert first["export_kwh"] == pytest.approx(400.0 * 24 / 1000)
 
     _write_home(influx, fleet, sites[4], 300.0, 600.0)  # uses more than it makes
     assert write_days(influx, fleet, [DAY]) >= 1
@@ -140,8 +155,14 @@ def test_the_command_writes_a_day_and_says_what_is_wrong(
     argv = ["dashboards", "self-consumption", "--fleet", str(path), "--day", DAY.isoformat()]
     argv += ["--influx-url", influx.url, "--influx-db", influx.database]
     assert main(argv) == 0
-    # One fleet point for the day and one per hour of it.
-    assert "fleet_self_consumption: 25 points for 1 day(s)" in capsys.readouterr().out
+    # One fleet point for the day, one per hour of it, and each of the five homes' own day.
+    assert "fleet_self_consumption: 30 points for 1 day(s)" in capsys.readouterr().out
     assert main([*argv[:3], str(tmp_path / "missing.yaml"), *argv[4:]]) == 2
     assert main([*argv[:-4], "--influx-url", "http://127.0.0.1:9", "--influx-db", "x"]) == 1
     assert "fleet_self_consumption:" in capsys.readouterr().err
+    # As a service (compose's self-consumption): recomputes every --every seconds; a rerun
+    # overwrites the day's points instead of adding to them.
+    assert main([*argv, "--every", "0.01", "--runs", "2"]) == 0
+    assert capsys.readouterr().out.count("fleet_self_consumption: 30 points for 1 day(s)") == 2
+    rows = influx.query_records(f'SELECT * FROM "{MEASUREMENT}" WHERE "scope" = \'fleet\'')
+    assert len(rows) == 1

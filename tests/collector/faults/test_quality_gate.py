@@ -15,7 +15,7 @@ fleet this small:
 - slow soiling of 20-25 % (``degradation``) is within the peer comparison's tolerance and
   not among the detectable types (docs/faults.md, known limits).
 
-A coarse counter (Sungrow whole kWh, Growatt 0.1 kWh; both families are in the fleet) that
+A coarse counter (Growatt and Sungrow 0.1 kWh; both families are in the fleet) that
 made a healthy inverter look underperforming, or a refused garbage reading that no detector
 saw, fails these tests.
 """

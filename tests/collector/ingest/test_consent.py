@@ -102,7 +102,7 @@ class Gateway:
         self.client.disconnect()
 
 
-def wait_for(predicate: object, timeout_s: float = 15.0) -> None:
+def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
@@ -160,6 +160,13 @@ def test_opt_in_collect_withdraw_delete(
             retention_policy="rollup_1d",
         )  # fmt: skip
         assert stored() == 2 + 2 + 1
+        # the daily job's balance of this home, and of a neighbour who stays opted in
+        day_ms = int(T0.timestamp()) * 1000
+        influx.write_lines(
+            [f"household_energy_daily,site=S001,gateway={GW} production_kwh=9.5 {day_ms}",
+             f"household_energy_daily,site=S002,gateway=gw-s002 production_kwh=8.0 {day_ms}"]
+        )  # fmt: skip
+        assert stored() == 2 + 2 + 1 + 1
 
         # 3. withdrawn: collection stops at once
         with Session(store) as session, session.begin():
@@ -168,14 +175,16 @@ def test_opt_in_collect_withdraw_delete(
             assert row.delete_by == row.withdrawn_at + timedelta(hours=24)  # type: ignore[operator]
         gateway.send(reading(5), reading(6))
         wait_for(lambda: rejected["consent_withdrawn"] == 2)
-        assert stored() == 5
+        assert stored() == 6
 
     # 4. the purge deletes every point of the meter, in every retention policy
     with Session(store) as session:
         [result] = purge_withdrawn(session, influx, now=datetime.now(UTC))
-        assert (result.member_id, result.points_deleted, result.overdue) == ("M0001", 5, False)
+        assert (result.member_id, result.points_deleted, result.overdue) == ("M0001", 6, False)
         assert purge_withdrawn(session, influx, now=datetime.now(UTC)) == []  # done once
     assert stored() == 0
+    left = influx.query_records("SELECT * FROM household_energy_daily")
+    assert [r["gateway"] for r in left] == ["gw-s002"]  # the neighbour's day is untouched
     with Session(store) as session:
         consent = session.scalars(select(MeterConsentRow)).one()
         assert consent.deleted_at is not None and consent.evidence == "signed form 2027-01-04"

@@ -2,7 +2,7 @@
 
 The simulator knows the energy each inverter produced; the settlement only sees lifetime
 counters in InfluxDB, at each family's register resolution (1 Wh SunSpec, 10 Wh Huawei,
-100 Wh Growatt, 1 kWh Sungrow: ``collector.simulator.fleet.COUNTER_RESOLUTION_WH``). A month's
+100 Wh Growatt and Sungrow: ``collector.simulator.fleet.COUNTER_RESOLUTION_WH``). A month's
 yield is the difference of two floored counter readings, so the stated tolerance
 (docs/settlement.md) is: every contract's settled energy within one resolution step of the true
 energy, nothing estimated; a counter reset in the month adds a segment and so one more step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ from collector.timeseries.influx import InfluxClient, Point
 from collector.timeseries.schema import (
     _duration_s,
     backfill_rollups,
+    backfill_windows,
     continuous_query_names,
     init_database,
     retention_policies,
@@ -140,3 +142,35 @@ def test_duration_parsing_refuses_garbage() -> None:
         _duration_s("7")
     with pytest.raises(ValueError):
         _duration_s("seven days")
+
+
+def test_backfill_windows_are_whole_amsterdam_days_across_a_dst_change() -> None:
+    # 2026-10-25 has 25 hours; windows of 2 days from 23 to 26 October (local)
+    windows = backfill_windows(
+        datetime(2026, 10, 23, 10, 0, tzinfo=UTC), datetime(2026, 10, 26, 10, 0, tzinfo=UTC), 2
+    )
+    assert windows == [
+        "time >= '2026-10-23T00:00:00+02:00' AND time < '2026-10-25T00:00:00+02:00'",
+        "time >= '2026-10-25T00:00:00+02:00' AND time < '2026-10-27T00:00:00+01:00'",
+    ]
+
+
+def test_a_backfill_in_day_windows_on_two_threads_gives_the_same_rollups(
+    influx: InfluxClient,
+) -> None:
+    other = dataclasses.replace(influx, database=influx.database + "_windows")
+    start = datetime(2026, 10, 22, 21, 0, tzinfo=UTC)
+    end = start + timedelta(days=4)
+    for client in (influx, other):
+        init_database(client)
+        for day in range(4):
+            _write_day(client, start + timedelta(days=day), 120)  # each spans local midnight
+    try:
+        assert backfill_rollups(influx, start, end) == 4
+        assert backfill_rollups(other, start, end, chunk_days=1, workers=2) == 4
+        for query in ('SELECT * FROM "rollup_1d"."inverter"', 'SELECT * FROM "rollup_5m"."dc"'):
+            assert other.query_records(query) == influx.query_records(query)
+        daily = influx.query_records('SELECT * FROM "rollup_1d"."inverter"')
+        assert len(daily) == 4 and daily[0]["samples"] == 60  # the last write ends at 00:00 CET
+    finally:
+        other.query(f'DROP DATABASE "{other.database}"', epoch=None)
