@@ -232,7 +232,7 @@ def test_black_hole_is_detected_by_the_keepalive(
 
 def test_connections_reset(tmp_path: Path, broker: Mosquitto, influx: InfluxClient) -> None:
     def fault(link: FaultyLink, _: _Production, run_for: Callable[[float], None]) -> None:
-        for _ in range(3):
+        for _round in range(3):
             link.reset()
             run_for(2.5)
 
