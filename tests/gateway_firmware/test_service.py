@@ -99,9 +99,14 @@ def test_two_inverters_on_one_bus_reach_influxdb_with_exact_values(
         wait_for(lambda: len({r["device"] for r in stored(influx)}) == 2, what="both devices")
         started = datetime.now(UTC)
         inverters.set_values(1, ac_power_w=2400.0, ac_energy_wh=1_234_100.0)
+        # the gateway reads power and energy in separate requests, so one poll may see the
+        # new counter with the old power (as on a real inverter): wait for a whole new reading
         wait_for(
-            lambda: any(r["ac_energy_wh"] == 1_234_100.0 for r in stored(influx)),
-            what="the changed counter",
+            lambda: any(
+                r["ac_energy_wh"] == 1_234_100.0 and r["ac_power_w"] == 2400.0
+                for r in stored(influx)
+            ),
+            what="the changed counter and power",
         )
     finally:
         service.request_stop()
