@@ -129,9 +129,12 @@ def _pdf(request: Request, run_id: str, member_id: str) -> Response:
     from collector.statements.data import StatementDataError, load_statement
     from collector.statements.render import render_pdf, statement_filename
 
-    with portal_of(request).sessions() as session:
+    portal = portal_of(request)
+    with portal.sessions() as session:
         try:
-            data = load_statement(session, run_id, member_id, language=language_of(request))
+            data = load_statement(
+                session, run_id, member_id, language=language_of(request), influx=portal.influx
+            )
         except StatementDataError:
             raise NotFound() from None
     return Response(

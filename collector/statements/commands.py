@@ -100,8 +100,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="SQLAlchemy URL (default: ZONNEWIJK_DATABASE_URL or the data dir's SQLite)",
     )
     p.add_argument("--config", type=Path, help="default config/statements.yaml")
-    p.add_argument("--influx-url", help="default: ZONNEWIJK_INFLUX_URL (monthly, serve)")
-    p.add_argument("--influx-db", help="default: ZONNEWIJK_INFLUX_DB (monthly, serve)")
+    p.add_argument("--influx-url", help="default: ZONNEWIJK_INFLUX_URL (monthly, serve, render)")
+    p.add_argument("--influx-db", help="default: ZONNEWIJK_INFLUX_DB (monthly, serve, render)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -137,6 +137,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             language=args.language or None,
             members=args.member,
             progress=progress.stage("statements rendered"),
+            influx=influx_from_args(args),
         )
     print(f"{len(done)} statements (HTML and PDF) in {out}", file=sys.stderr)
     return 0
@@ -212,6 +213,7 @@ def _job(args: argparse.Namespace, config: StatementsConfig) -> MonthlyJob:
         lock=JobLock(sessions),
         mailer=Mailer(config.smtp),
         readings_source=source,
+        influx=influx_from_args(args),
     )
 
 

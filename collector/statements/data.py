@@ -2,12 +2,15 @@
 
 Everything printed on a statement comes from issued ledger rows (lines, parts, counter
 readings, guarantees) and the registry (cooperative, member); nothing is recomputed, so a
-statement rendered today shows what was issued.
+statement rendered today shows what was issued. The one exception is the self-consumption
+box, information that is not billed: it comes from the home's meter days in InfluxDB while the
+member's consent keeps them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,6 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.settlement.periods import parse_month
+from collector.statements.self_consumption import (
+    MonthSelfConsumption,
+    SiteDays,
+    month_self_consumption,
+)
 from collector.store.ledger_models import (
     SettlementCounterRow,
     SettlementLineRow,
@@ -30,6 +38,9 @@ from collector.store.models import (
     DeviceReplacementRow,
     MemberRow,
 )
+from collector.timeseries.influx import InfluxClient, InfluxError
+
+log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 KWH_PER_WH = Decimal("0.001")
@@ -154,6 +165,9 @@ class StatementData:
     guarantees: tuple[GuaranteePosition, ...]
     code_version: str
     anomalies: tuple[str, ...] = field(default=())
+    #: The home's own use of its solar energy, shown for information when its smart meter is
+    #: read with consent (:mod:`collector.statements.self_consumption`); None: no box.
+    self_consumption: MonthSelfConsumption | None = None
 
     @property
     def measured_kwh(self) -> Decimal:
@@ -326,11 +340,17 @@ def meter_readings(
 
 
 def load_statement(
-    session: Session, run_id: str, member_id: str, *, language: str | None = None
+    session: Session,
+    run_id: str,
+    member_id: str,
+    *,
+    language: str | None = None,
+    influx: InfluxClient | None = None,
 ) -> StatementData:
     """A member's statement for a run (all their contracts in it).
 
-    ``language`` overrides the member's own (``nl``/``en``).
+    ``language`` overrides the member's own (``nl``/``en``). With ``influx``, the month's
+    self-consumption of the member's homes is added where their meters are read with consent.
     """
     run_row = run(session, run_id)
     member_row = session.get(MemberRow, member_id)
@@ -457,4 +477,22 @@ def load_statement(
         guarantees=tuple(guarantees),
         code_version=run_row.code_version,
         anomalies=tuple(anomalies),
+        self_consumption=_self_consumption(influx, statements),
     )
+
+
+def _self_consumption(
+    influx: InfluxClient | None, statements: list[SettlementStatementRow]
+) -> MonthSelfConsumption | None:
+    if influx is None:
+        return None
+    spans = [
+        SiteDays(s.site_id, s.start_day, s.end_day)
+        for s in statements
+        if s.start_day is not None and s.end_day is not None
+    ]
+    try:
+        return month_self_consumption(influx, spans)
+    except InfluxError as exc:  # the box is information; the statement goes out without it
+        log.warning("statement without self-consumption: InfluxDB did not answer (%s)", exc)
+        return None

@@ -41,6 +41,7 @@ from collector.statements.mailer import Mailer, MailError, statement_message, su
 from collector.statements.render import render_run
 from collector.statements.sepa import build_sepa
 from collector.store.alert_models import JobRunRow
+from collector.timeseries.influx import InfluxClient
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class MonthlyJob:
     lock: JobLock
     mailer: Mailer
     readings_source: str = "influxdb"
+    #: Where the homes' meter days are, for the statements' self-consumption box.
+    influx: InfluxClient | None = None
 
     def maybe_run(self, now: datetime | None = None) -> MonthlyOutcome | None:
         """Run the due month if it is due (the lock makes it once across instances)."""
@@ -162,7 +165,7 @@ class MonthlyJob:
         out = self.out_root / period.label
         with self.sessions() as session:
             run_id = self._settle(session, period, now)
-            rendered = render_run(session, run_id, out / "statements")
+            rendered = render_run(session, run_id, out / "statements", influx=self.influx)
             csv = export_run(session, run_id, out, self.config.ledger_accounts)
             sepa = build_sepa(
                 session, run_id, out, self.config.sepa, today=now.astimezone(AMSTERDAM).date()

@@ -7,6 +7,7 @@ here from the line's kind and days (the ledger's own descriptions are English, f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +21,9 @@ from sqlalchemy.orm import Session
 from collector.settlement.periods import AMSTERDAM
 from collector.statements import formatting
 from collector.statements.data import Line, StatementData, load_statement, members_of_run, run
+from collector.timeseries.influx import InfluxClient
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -48,6 +52,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "estimate_note": "Waar metingen ontbraken is de opbrengst geschat uit die van de "
         "andere installaties in de wijk; komen de metingen later alsnog binnen, dan "
         "verrekenen we het verschil op een volgende afrekening.",
+        "self_consumption": "Eigen verbruik van uw zonnestroom",
+        "sc_produced": "Opgewekt",
+        "sc_self_consumed": "Zelf verbruikt",
+        "sc_exported": "Teruggeleverd",
+        "sc_imported": "Van het net",
+        "sc_rate": "Eigen verbruik",
+        "sc_sufficiency": "Zelfvoorziening",
+        "sc_note": "Ter informatie, niet in rekening gebracht: uit de slimme meter van uw "
+        "woning, over {measured} van de {days} dagen van deze periode. Sinds 1 januari 2027 "
+        "wordt teruggeleverde stroom niet meer verrekend met wat u afneemt: zonnestroom die u "
+        "zelf gebruikt is het meest waard.",
         "lines": "Specificatie",
         "description": "Omschrijving",
         "quantity": "Aantal",
@@ -105,6 +120,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "estimate_note": "Where readings were missing, the yield was estimated from the other "
         "installations in the neighbourhood; readings that arrive later are settled on a "
         "following statement.",
+        "self_consumption": "Your own use of your solar power",
+        "sc_produced": "Produced",
+        "sc_self_consumed": "Used at home",
+        "sc_exported": "Exported",
+        "sc_imported": "From the grid",
+        "sc_rate": "Self-consumption",
+        "sc_sufficiency": "Self-sufficiency",
+        "sc_note": "For information, not billed: from your home's smart meter, over {measured} "
+        "of the {days} days of this period. Since 1 January 2027 exported power is no longer "
+        "netted against what you import: solar power used at home is worth the most.",
         "lines": "Details",
         "description": "Description",
         "quantity": "Quantity",
@@ -271,6 +296,7 @@ def render_run(
     language: str | None = None,
     members: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    influx: InfluxClient | None = None,
 ) -> list[RenderedStatement]:
     """Write ``<period>_<member>.html`` and ``.pdf`` for every member in a run.
 
@@ -280,12 +306,19 @@ def render_run(
         Override every member's language (``nl``/``en``); default: each member's own.
     members
         Only these members (default: all with a statement in the run).
+    influx
+        Where the homes' meter days are, for the self-consumption box (None: no box).
     """
     run(session, run_id)  # refuses an unknown run with the known ones
+    if influx is not None and not influx.ping():
+        log.warning(
+            "InfluxDB at %s does not answer: statements without self-consumption", influx.url
+        )
+        influx = None
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = members if members is not None else members_of_run(session, run_id)
     done: list[RenderedStatement] = []
-    for i, statement in enumerate(_statements(session, run_id, wanted, language), start=1):
+    for i, statement in enumerate(_statements(session, run_id, wanted, language, influx), start=1):
         html_path = out_dir / statement_filename(statement, "html")
         pdf_path = out_dir / statement_filename(statement, "pdf")
         html_path.write_text(render_html(statement), encoding="utf-8")
@@ -308,7 +341,11 @@ def render_run(
 
 
 def _statements(
-    session: Session, run_id: str, members: list[str], language: str | None
+    session: Session,
+    run_id: str,
+    members: list[str],
+    language: str | None,
+    influx: InfluxClient | None,
 ) -> Iterator[StatementData]:
     for member_id in members:
-        yield load_statement(session, run_id, member_id, language=language)
+        yield load_statement(session, run_id, member_id, language=language, influx=influx)
