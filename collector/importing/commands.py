@@ -18,10 +18,11 @@ from typing import TextIO
 
 from collector.commandline import command_group
 from collector.importing.generic_csv import CsvOptions, FormatError, GenericCsv
-from collector.importing.loader import Importer, ImportSummary, import_limits
+from collector.importing.loader import Importer
 from collector.importing.report import ProgressBar, dumps, print_summary
 from collector.importing.rows import ReadingSource
 from collector.importing.spool_file import SpoolFile, is_spool
+from collector.importing.summary import ImportSummary, import_limits
 from collector.importing.timestamps import LocalTimes, zone
 from collector.ingest.directory import DeviceDirectory, DeviceRecord, OpenDirectory, StaticDirectory
 from collector.registry.fleet_file import Fleet, FleetFileError, load_fleet_file

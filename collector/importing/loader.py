@@ -28,7 +28,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -52,7 +52,15 @@ from collector.importing.stored import (
     span_point,
     stored_spans,
 )
+from collector.importing.summary import FileSummary, ImportSummary, import_limits
 from collector.importing.synthetic import CounterBuilder, CounterPoint, Resume, Span
+from collector.importing.wire_rows import (
+    counter_point_json,
+    counter_point_reading,
+    interval_wire,
+    number_or_none,
+    original_row,
+)
 from collector.ingest.dead_letter import DeadLetters
 from collector.ingest.directory import DeviceDirectory, OpenDirectory
 from collector.ingest.lines import reading_lines
@@ -66,9 +74,6 @@ from collector.timeseries.schema import RollupBackfiller
 from zonnewijk_wire import (
     ID_PATTERN,
     MAX_READINGS_PER_BATCH,
-    DcInput,
-    InverterState,
-    Reading,
     format_ts,
     readings_topic,
 )
@@ -79,70 +84,9 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 #: How many rejections a file's summary shows with their line.
 EXAMPLES = 20
-#: Default age limit of imported readings (years of history are the point) [s].
-IMPORT_MAX_AGE_S = 20 * 365.25 * 86400.0
 _COUNTER_ORIGIN = ',counter_origin="imported"'
 
 Progress = Callable[[ReadingSource, int], None]
-
-
-def import_limits(max_age_days: float | None = None) -> ValidationLimits:
-    """The collector's limits with the import's age window."""
-    age = IMPORT_MAX_AGE_S if max_age_days is None else max_age_days * 86400.0
-    return ValidationLimits(max_age_s=age)
-
-
-@dataclass
-class FileSummary:
-    """What one file gave."""
-
-    label: str
-    unit: str
-    rows: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    #: The first rejections: (line, reason, detail).
-    examples: list[tuple[int, str, str]] = field(default_factory=list)
-    #: Readings stored of intervals of energy (imported counter).
-    intervals: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-
-    def note_stored(self, ts: datetime) -> None:
-        if self.first is None or ts < self.first:
-            self.first = ts
-        if self.last is None or ts > self.last:
-            self.last = ts
-
-
-@dataclass
-class ImportSummary:
-    """What an import did, file by file."""
-
-    dry_run: bool
-    files: list[FileSummary] = field(default_factory=list)
-    spans: list[StoredSpan] = field(default_factory=list)
-    #: Per device, the earliest and latest reading stored [UTC].
-    devices: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
-    #: Issued settlement months the stored readings fall in (:mod:`collector.importing.settled`).
-    issued_months: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def stored(self) -> int:
-        return sum(f.stored for f in self.files)
-
-    @property
-    def duplicates(self) -> int:
-        return sum(f.duplicates for f in self.files)
-
-    @property
-    def rejected(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for f in self.files:
-            total.update(f.rejected)
-        return total
 
 
 @dataclass
@@ -158,10 +102,6 @@ def _chunks(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class Importer:
@@ -280,7 +220,7 @@ class Importer:
                     "no_gateway",
                     f"which gateway reads {row.device_id!r}? Give --gateway, a gateway_id "
                     "column, or --fleet/--registry-url that says",
-                    _original(row),
+                    original_row(row),
                 )
                 continue
             if not _valid_id(gateway):
@@ -290,7 +230,7 @@ class Importer:
                     row.line,
                     "invalid_gateway_id",
                     f"{gateway!r} is not a gateway id ({ID_PATTERN})",
-                    _original(row),
+                    original_row(row),
                 )
                 continue
             if isinstance(row, RowReading):
@@ -392,7 +332,10 @@ class Importer:
                 (
                     r.line,
                     epoch_ms(r.ts),
-                    (_number(r.wire.get("ac_energy_wh")), _number(r.wire.get("ac_power_w"))),
+                    (
+                        number_or_none(r.wire.get("ac_energy_wh")),
+                        number_or_none(r.wire.get("ac_power_w")),
+                    ),
                     r.wire,
                 )
                 for r in group
@@ -452,7 +395,7 @@ class Importer:
         # 1. each interval checked as a reading of its mean power at its end
         accepted: list[RowInterval] = []
         for batch in _batches(intervals):
-            wires = [_interval_wire(iv) for iv in batch]
+            wires = [interval_wire(iv) for iv in batch]
             message = self._process(
                 source, summary, gateway, wires, [iv.line for iv in batch], self.interval_check
             )
@@ -474,20 +417,22 @@ class Importer:
                 self._source_of_span[(gateway, iv.device_id)] = source.label
             made = builder.add(iv, iv.mean_power_w)
             if isinstance(made, str):
-                self._reject(source, summary, iv.line, "overlapping_interval", made, _original(iv))
+                self._reject(
+                    source, summary, iv.line, "overlapping_interval", made, original_row(iv)
+                )
                 continue
             points[iv.device_id].extend(made)
         out: list[_Pending] = []
         for device, device_points in points.items():
             items = [
-                (p.line, epoch_ms(p.ts), (p.counter_wh, p.mean_power_w), _point_json(p))
+                (p.line, epoch_ms(p.ts), (p.counter_wh, p.mean_power_w), counter_point_json(p))
                 for p in device_points
             ]
             keep = [device_points[i] for i in self._unique(source, summary, tag, device, items)]
             lines: list[str] = []
             stored: list[tuple[str, datetime]] = []
             for point in keep:
-                for line in reading_lines(tag, _point_reading(point)):
+                for line in reading_lines(tag, counter_point_reading(point)):
                     if line.startswith("inverter,"):
                         head, _, ts = line.rpartition(" ")
                         line = f"{head}{_COUNTER_ORIGIN} {ts}"
@@ -531,7 +476,7 @@ class Importer:
                         f"{device} has a lifetime counter reading at "
                         f"{format_ts(from_ms(real[i]))}, inside this interval: interval energy is "
                         "never mixed with a real counter (the real one is kept)",
-                        _original(iv),
+                        original_row(iv),
                     )
                 else:
                     out.append(iv)
@@ -653,54 +598,3 @@ def _valid_id(value: str) -> bool:
 def _batches(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), MAX_READINGS_PER_BATCH):
         yield items[start : start + MAX_READINGS_PER_BATCH]
-
-
-def _original(row: RowReading | RowInterval) -> object:
-    if isinstance(row, RowReading):
-        return row.wire
-    return {
-        "device_id": row.device_id,
-        "start": format_ts(row.start),
-        "end": format_ts(row.end),
-        "energy_wh": row.energy_wh,
-    }
-
-
-def _interval_wire(iv: RowInterval) -> dict[str, object]:
-    wire: dict[str, object] = dict(iv.extra or {})
-    wire["device_id"] = iv.device_id
-    wire["ts"] = format_ts(iv.end)
-    wire["ac_power_w"] = iv.mean_power_w
-    return wire
-
-
-def _point_json(point: CounterPoint) -> object:
-    return {
-        "device_id": point.device_id,
-        "ts": format_ts(point.ts),
-        "ac_energy_wh": point.counter_wh,
-        "ac_power_w": point.mean_power_w,
-    }
-
-
-def _point_reading(point: CounterPoint) -> Reading:
-    """The imported counter's reading (its values were checked as the interval's)."""
-    extra = point.extra or {}
-    dc_inputs = extra.get("dc")
-    dc = tuple(
-        DcInput.model_construct(**d)
-        for d in (dc_inputs if isinstance(dc_inputs, list) else [])
-        if isinstance(d, dict)
-    )
-    state = extra.get("state")
-    return Reading.model_construct(
-        device_id=point.device_id,
-        ts=point.ts,
-        ac_power_w=point.mean_power_w,
-        ac_energy_wh=point.counter_wh,
-        ac_voltage_v=_number(extra.get("ac_voltage_v")),
-        grid_frequency_hz=_number(extra.get("grid_frequency_hz")),
-        cabinet_temp_c=_number(extra.get("cabinet_temp_c")),
-        dc=dc,
-        state=InverterState(state) if isinstance(state, str) else InverterState.UNKNOWN,
-    )

@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any, TextIO
 
-from collector.importing.loader import ImportSummary
 from collector.importing.rows import ReadingSource
 from collector.importing.stored import from_ms
+from collector.importing.summary import ImportSummary
 
 
 class ProgressBar:
