@@ -54,6 +54,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("statements", 300),
     Bench("gateway", 600),
     Bench("ingest", 600),
+    Bench("reconnect_storm", 300),
     Bench("dashboards", 900),
     Bench("settle", 900),
     Bench("portal", 1200),

@@ -120,6 +120,10 @@ class SpoolConfig(_Section):
         default=4, description="backlog messages awaiting PUBACK at once"
     )
     audit: bool = Field(default=False, description="keep the key of every reading (tests only)")
+    memory_readings: Annotated[int, Field(ge=1)] = Field(
+        default=8640,
+        description="readings held in memory while the spool cannot be written (full, read-only)",
+    )
 
 
 class P1Config(_Section):
@@ -174,6 +178,10 @@ class GatewayConfig(_Section):
         default=60.0, description="how often the retained status is refreshed [s]"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        default=None,
+        description="serve GET http://127.0.0.1:<port>/health (documented port 8470; off when unset)",
+    )
     devices: Annotated[tuple[DeviceConfig, ...], Field(min_length=1)]
     remote: RemoteSettings | None = Field(
         default=None, description="take devices and intervals from the server (issue 21)"

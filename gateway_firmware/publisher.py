@@ -50,6 +50,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway_firmware.backoff import backoff_delay_s
 from gateway_firmware.config import MqttConfig, SpoolConfig
 from gateway_firmware.spool import Spool, Spoolable, SpooledReading, kind_of
+from gateway_firmware.spool_guard import GuardedSpool
 from zonnewijk_wire import (
     DeviceInfo,
     GatewayStatus,
@@ -132,7 +133,7 @@ class Publisher:
         *,
         gateway_id: str,
         mqtt_config: MqttConfig,
-        spool: Spool,
+        spool: Spool | GuardedSpool,
         spool_config: SpoolConfig,
         firmware_version: str,
         client_id: str | None = None,
@@ -387,6 +388,12 @@ class Publisher:
         self._handle_events()
         self._maybe_publish_status(self.status_interval_s)
         return self._replay()
+
+    def rescan(self) -> None:
+        """Look at the whole backlog again (readings that came back into the spool with lower
+        ids, after a storage fault); readings in flight are not sent twice."""
+        self._replay_cursor = 0
+        self._wake.set()
 
     @property
     def in_flight_readings(self) -> int:

@@ -51,7 +51,7 @@ from zonnewijk_wire.remote_config import RemoteConfig
 
 if TYPE_CHECKING:
     from gateway_firmware.publisher import Publisher
-    from gateway_firmware.spool import Spool
+    from gateway_firmware.spool_guard import GuardedSpool
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Service(Protocol):
     imports this module, not the other way round)."""
 
     publisher: Publisher
-    spool: Spool
+    spool: GuardedSpool
 
     def devices_answering(self) -> bool: ...
 

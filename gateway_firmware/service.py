@@ -29,14 +29,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from gateway_firmware import __version__
 from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, load_config
+from gateway_firmware.health import HealthServer
 from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool, SpoolError
+from gateway_firmware.spool_guard import GuardedSpool
 from zonnewijk_wire import DeviceInfo, MeterReading, Reading, format_ts
 
 if TYPE_CHECKING:
@@ -242,9 +245,17 @@ class GatewayService:
             _Schedule(dev, cfg.interval_s, now + 0.2 * i)
             for i, (dev, cfg) in enumerate(zip(devices, config.devices, strict=True))
         ]
-        self.spool = Spool(
-            config.spool.path, max_readings=config.spool.max_readings, audit=config.spool.audit
+        # storage faults (full, read-only, corrupt) are handled behind this guard (issue 18)
+        self.spool = GuardedSpool(
+            config.spool.path,
+            max_readings=config.spool.max_readings,
+            audit=config.spool.audit,
+            memory_readings=config.spool.memory_readings,
+            clock=clock,
         )
+        self.health: HealthServer | None = None
+        if config.health_port is not None:
+            self.health = HealthServer(config.health_port)
         self.publisher = Publisher(
             gateway_id=config.gateway_id,
             mqtt_config=config.mqtt,
@@ -315,8 +326,11 @@ class GatewayService:
             self.spool.depth(),
         )
         self.publisher.start()
+        if self.health is not None:
+            self.health.start()
         if self.p1 is not None:
             self.p1.start()
+        self._report_spool()
         self.notifier.notify("READY=1")
         last_watchdog = last_status = -1e18
         watchdog_every = self.notifier.watchdog_interval_s
@@ -330,6 +344,9 @@ class GatewayService:
                         self._poll(sched)
                 if self.p1 is not None:
                     self._collect_meter(self.p1)
+                if self.spool.maintain():  # writable again: replay what came back into it
+                    self.publisher.rescan()
+                self._report_spool()
                 replay_wait = self.publisher.step()
                 now = self._clock()
                 if watchdog_every is not None and now - last_watchdog >= watchdog_every:
@@ -346,6 +363,8 @@ class GatewayService:
         finally:
             self.notifier.notify("STOPPING=1")
             self.publisher.stop()
+            if self.health is not None:
+                self.health.close()
             if self.p1 is not None:
                 self.p1.close()
             self.spool.close()
@@ -395,6 +414,53 @@ class GatewayService:
             self.meter_readings += len(readings)
             self.publisher.send_live(list(zip(ids, readings, strict=True)))
         self._update_last_poll()
+
+    def _report_spool(self) -> None:
+        """Put the spool's state into the status message (at once when it changed) and the
+        health endpoint's snapshot."""
+        health = self.spool.health()
+        extra = {
+            "spool_state": health.state,
+            "spool_problem": health.problem,
+            "memory_readings": health.memory_readings,
+        }
+        changed = any(
+            self.publisher.status_extra.get(k) != v
+            for k, v in extra.items()
+            if k != "memory_readings"
+        )
+        self.publisher.status_extra.update(extra)
+        if changed:
+            self.publisher.publish_status()
+        if self.health is None:
+            return
+        problems = []
+        if health.state != "ok":
+            problems.append(f"spool {health.state}: {health.problem}")
+        elif health.problem:
+            problems.append(health.problem)
+        if not self.publisher.connected:
+            problems.append("broker unreachable")
+        if self._schedules and not self.devices_answering():
+            problems.append("no device answered its last poll")
+        self.health.update(
+            {
+                "healthy": health.state == "ok" and self.publisher.connected,
+                "problems": problems,
+                "ts": format_ts(datetime.now(UTC)),
+                "gateway_id": self.config.gateway_id,
+                "firmware_version": __version__,
+                "spool": {**health.as_dict(), "dropped_total": self.spool.dropped_total()},
+                "broker": {
+                    "connected": self.publisher.connected,
+                    "connects": self.publisher.stats.connects,
+                    "disconnects": self.publisher.stats.disconnects,
+                },
+                "readings_polled": self.readings_polled,
+                "meter_readings": self.meter_readings,
+                "last_poll": self.publisher.last_poll,
+            }
+        )
 
     def _status_line(self) -> str:
         broker = "connected" if self.publisher.connected else "broker unreachable"

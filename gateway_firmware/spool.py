@@ -204,10 +204,10 @@ class Spool:
             )
         try:
             self._configure()
+            self._depth = self._count()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise SpoolError(f"{self.path} is not a usable spool database: {exc}") from exc
-        self._depth = self._count()
 
     def _configure(self) -> None:
         db = self._db
@@ -418,3 +418,35 @@ class Spool:
                 f"SELECT id, device_id, ts_ms, payload, {self._kind_sql} FROM audit ORDER BY id"
             )
         ]
+
+    # --- storage faults (issue 18, gateway_firmware/spool_guard.py) -------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """What ``PRAGMA quick_check`` finds wrong (empty when the file is sound)."""
+        rows = [str(r[0]) for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        return [] if rows == ["ok"] else rows
+
+    def last_id(self) -> int:
+        """The highest reading id ever handed out (AUTOINCREMENT's record)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
+        return int(row[0]) if row else 0
+
+    def continue_after(self, *, last_id: int, last_seq: int) -> None:
+        """Hand out reading ids above ``last_id`` and sequence numbers above ``last_seq``.
+
+        A fresh spool that replaces a corrupt one must not reuse the ids of readings that are
+        still in flight (their PUBACK deletes by id) nor restart the message sequence.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if last_id > self.last_id():
+                db.execute("DELETE FROM sqlite_sequence WHERE name = 'readings'")
+                db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('readings', ?)", (last_id,)
+                )
+            db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'seq'", (last_seq,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

@@ -29,6 +29,16 @@ class GatewayStatus(Strict):
     )
     package_version: str | None = Field(default=None, description="installed Debian package")
     channel: str | None = Field(default=None, description="release channel: canary, stable")
+    spool_state: Literal["ok", "full", "read-only", "io-error", "unavailable"] | None = Field(
+        default=None,
+        description="whether the spool can be written; otherwise readings are held in memory",
+    )
+    spool_problem: str | None = Field(
+        default=None, description="what is wrong with the spool (or was: a corrupt file moved)"
+    )
+    memory_readings: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="readings held in memory because the spool cannot be written"
+    )
 
 
 class DeviceInfo(Strict):
