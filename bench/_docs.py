@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 SECTION = re.compile(
-    r"(<!-- bench-figures: (?P<names>[a-z_ ]+) -->\n)(?P<body>.*?)(<!-- /bench-figures -->)", re.S
+    r"(<!-- bench-figures: (?P<names>[a-z0-9_ ]+) -->\n)(?P<body>.*?)(<!-- /bench-figures -->)",
+    re.S,
 )
 
 

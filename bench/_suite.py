@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -111,8 +112,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", help="run these benches only (no summary file)")
     parser.add_argument("--no-docs", action="store_true", help="do not render docs/ tables")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        help="run these benches and replace their runs in the committed summary (each run "
+        "keeps its own date; the summary lists which were merged)",
+    )
     args = parser.parse_args()
-    chosen = [b for b in SUITE if not args.only or b.name in args.only]
+    wanted = args.only or args.merge
+    chosen = [b for b in SUITE if not wanted or b.name in wanted]
     (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     info = machine()
@@ -131,6 +139,7 @@ def main() -> int:
             runs.append(
                 {
                     "bench": bench.name,
+                    "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
                     "command": " ".join(
                         [".venv/bin/python", f"bench/{bench.name}.py", *bench.args]
                     ),
@@ -167,6 +176,8 @@ def main() -> int:
         "runs": runs,
         "figures": figures,
     }
+    if args.merge:
+        summary = merged(json.loads(LATEST.read_text(encoding="utf-8")), summary)
     LATEST.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {LATEST.relative_to(ROOT)}")
     if not args.no_docs:
@@ -175,6 +186,30 @@ def main() -> int:
         for path in render_all(summary, ROOT / "docs"):
             print(f"rendered the figures in {path.relative_to(ROOT)}")
     return 1 if failed or short else 0
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The committed summary with the new runs (and their figures) in place of the old ones.
+
+    ``total_seconds`` becomes the sum of the runs' own times (what a whole run would take);
+    ``merged`` names each replaced bench with the date of its run.
+    """
+    names = {r["bench"] for r in new["runs"]}
+    order = [b.name for b in SUITE]
+    runs = [r for r in old["runs"] if r["bench"] not in names] + new["runs"]
+    runs.sort(key=lambda r: order.index(r["bench"]) if r["bench"] in order else len(order))
+    figures = [f for f in old["figures"] if f["bench"] not in names] + new["figures"]
+    figures.sort(key=lambda f: order.index(f["bench"]) if f["bench"] in order else len(order))
+    return {
+        **old,
+        "total_seconds": round(sum(float(r["seconds"]) for r in runs), 1),
+        "runs": runs,
+        "figures": figures,
+        "merged": [
+            *old.get("merged", []),
+            *({"bench": r["bench"], "date": r["date"]} for r in new["runs"]),
+        ],
+    }
 
 
 if __name__ == "__main__":
