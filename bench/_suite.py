@@ -197,9 +197,13 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     names = {r["bench"] for r in new["runs"]}
     order = [b.name for b in SUITE]
     runs = [r for r in old["runs"] if r["bench"] not in names] + new["runs"]
-    runs.sort(key=lambda r: order.index(r["bench"]) if r["bench"] in order else len(order))
+
+    def rank(item: dict[str, Any]) -> int:
+        return order.index(item["bench"]) if item["bench"] in order else len(order)
+
+    runs.sort(key=rank)
     figures = [f for f in old["figures"] if f["bench"] not in names] + new["figures"]
-    figures.sort(key=lambda f: order.index(f["bench"]) if f["bench"] in order else len(order))
+    figures.sort(key=rank)
     return {
         **old,
         "total_seconds": round(sum(float(r["seconds"]) for r in runs), 1),

@@ -69,8 +69,8 @@ def month_self_consumption(
     influx: InfluxClient, spans: list[SiteDays]
 ) -> MonthSelfConsumption | None:
     """Sum the home's days over the contracts' spans; None when no day has meter data."""
-    totals = {"production_kwh": 0.0, "self_consumed_kwh": 0.0, "export_kwh": 0.0}
-    totals |= {"import_kwh": 0.0, "consumption_kwh": 0.0}
+    names = ("production_kwh", "self_consumed_kwh", "export_kwh", "import_kwh", "consumption_kwh")
+    totals = dict.fromkeys(names, 0.0)
     measured = 0
     days = 0
     for span in spans:
