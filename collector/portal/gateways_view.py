@@ -40,13 +40,14 @@ def gateway_lines(session: Session, influx: InfluxClient, now: datetime) -> list
     ):
         sites.setdefault(gateway_id, []).append(site_id)
     keys = {k.gateway_id: k.revoked_at is None for k in session.scalars(select(GatewayKeyRow))}
-    configs = dict(
-        session.execute(
+    configs: dict[str, int] = {
+        gateway_id: version
+        for gateway_id, version in session.execute(
             select(GatewayConfigRow.gateway_id, func.max(GatewayConfigRow.version)).group_by(
                 GatewayConfigRow.gateway_id
             )
-        ).tuples()
-    )
+        )
+    }
     asked = set(session.scalars(select(GatewayDiagnosticsRow.gateway_id).distinct()))
     reports = {r.gateway_id: r for r in load_reports(influx, now=now)}
     latest = latest_answered(session)
