@@ -236,6 +236,7 @@ class Spool:
         try:
             self._configure()
             self._depth = self._count()
+            self._dropped = self._meta("dropped_total")  # kept here: asked every loop
         except sqlite3.DatabaseError as exc:
             self.close()
             raise SpoolError(f"{self.path} is not a usable spool database: {exc}") from exc
@@ -339,6 +340,7 @@ class Spool:
             db.execute("ROLLBACK")
             raise
         self._depth += len(rows) - dropped
+        self._dropped += dropped
         if dropped:
             log.error(
                 "spool full (%d readings): dropped the %d oldest readings, %d dropped in total; "
@@ -416,7 +418,8 @@ class Spool:
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
 
     def dropped_total(self) -> int:
-        return self._meta("dropped_total")
+        """Readings dropped by the full spool, ever (the meta row, mirrored in memory)."""
+        return self._dropped
 
     def seq(self) -> int:
         """The last sequence number handed out."""
