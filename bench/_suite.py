@@ -56,6 +56,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("gateway", 600),
     Bench("ingest", 600),
     Bench("reconnect_storm", 300),
+    Bench("soak", 300),
     Bench("dashboards", 900),
     Bench("settle", 900),
     Bench("portal", 1200),
