@@ -420,10 +420,18 @@ class GatewayService:
 
     def _collect_meter(self, p1: P1Source) -> None:
         """Spool and send the P1 meter's completed interval readings."""
-        readings = p1.collect()
+        collected = p1.collect()
+        moment = self.timekeeper.moment()
+        # stamped (or held for the clock) at the end of their interval, where P1 put them
+        readings = [
+            stamped
+            for r in collected
+            if (stamped := self.timekeeper.stamp(r, self.timekeeper.moment_of(r.ts, moment)))
+            is not None
+        ]
+        self.meter_readings += len(collected)
         if readings:
             ids = self.spool.append(readings)  # committed before it is published
-            self.meter_readings += len(readings)
             self.publisher.send_live(list(zip(ids, readings, strict=True)))
         self._update_last_poll()
 

@@ -199,6 +199,14 @@ class Timekeeper:
         """(wall, monotonic) now, read together just before a poll [ns]."""
         return self.clock.wall_ns(), self.clock.mono_ns()
 
+    def moment_of(self, ts: datetime, now: tuple[int, int]) -> tuple[int, int]:
+        """(wall, monotonic) of a past instant ``ts`` of the wall clock (a P1 interval's end),
+        from ``now`` = :meth:`moment`: ``mono = now_mono - (now_wall - ts)`` [ns]. Right unless
+        the wall clock stepped between ``ts`` and now."""
+        now_wall, now_mono = now
+        wall = (ts - _EPOCH) // timedelta(microseconds=1) * 1000
+        return wall, now_mono - (now_wall - wall)
+
     def stamp(self, item: Spoolable, moment: tuple[int, int]) -> Spoolable | None:
         """The reading stamped for publishing, or None when it was held (committed to the
         spool's held table) because the clock is not synchronised.

@@ -18,7 +18,7 @@ from gateway_firmware.timekeeping import (
     ms_of,
     restamped_wall_ns,
 )
-from zonnewijk_wire import Reading, ReadingFlag
+from zonnewijk_wire import MeterFlag, MeterReading, Reading, ReadingFlag
 
 S = 1_000_000_000  # ns per second
 #: 2026-12-08T00:00:00Z in ns since the epoch
@@ -202,3 +202,23 @@ def test_spool_command_view_of_an_old_spool_without_held_tables(tmp_path: Path) 
     db.close()
     with Spool(path, read_only=True) as old:
         assert old.held_depth() == 0 and old.held() == [] and old.clock_syncs() == []
+
+
+def test_a_meter_interval_is_held_and_restamped_at_its_end(spool: GuardedSpool) -> None:
+    """P1 readings carry the end of their interval: held with the monotonic time of that end."""
+    clock = FakeClock(wall_ns=600 * S, mono_ns=610 * S)  # 1970, 10 s after a 5-minute end
+    keeper = Timekeeper(clock, spool)
+    end = datetime_of_ms(600_000 - 10_000)
+    assert keeper.moment_of(end, keeper.moment()) == (590 * S, 600 * S)
+    meter = MeterReading(device_id="p1", ts=end, source="p1", import_energy_wh=5.0)
+    assert keeper.stamp(meter, keeper.moment_of(end, keeper.moment())) is None
+    clock.advance(20)
+    clock.wall, clock.synced = TRUE_WALL_NS, True
+    keeper.check()
+    assert spool.spool is not None
+    [row] = list(spool.spool.iter_all())
+    released = row.item()
+    assert isinstance(released, MeterReading)
+    # the interval ended 30 s (monotonic) before the sync
+    assert released.ts == datetime_of_ms(ms_of(TRUE_WALL_NS) - 30_000)
+    assert released.flags == (MeterFlag.TIME_RESTAMPED,)
