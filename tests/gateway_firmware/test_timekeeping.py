@@ -222,3 +222,21 @@ def test_a_meter_interval_is_held_and_restamped_at_its_end(spool: GuardedSpool) 
     # the interval ended 30 s (monotonic) before the sync
     assert released.ts == datetime_of_ms(ms_of(TRUE_WALL_NS) - 30_000)
     assert released.flags == (MeterFlag.TIME_RESTAMPED,)
+
+
+def test_a_restart_in_the_same_boot_still_restamps(tmp_path: Path) -> None:
+    """The gateway restarts before the sync (same boot id): its held readings are re-stamped
+    with the mapping the new process takes, since the monotonic clock went on."""
+    path = tmp_path / "spool.sqlite3"
+    clock = FakeClock(wall_ns=0, mono_ns=5 * S)
+    first = GuardedSpool(path)
+    poll(Timekeeper(clock, first), clock, first, n=2)
+    first.close()
+    clock.advance(30)  # the restart
+    spool = GuardedSpool(path)
+    keeper = Timekeeper(clock, spool)
+    clock.wall, clock.synced = TRUE_WALL_NS, True
+    keeper.check()
+    stamps = [r.ts for r in spooled(spool)]
+    spool.close()
+    assert stamps == [datetime_of_ms(ms_of(TRUE_WALL_NS) - ms) for ms in (50_000, 40_000)]
