@@ -243,6 +243,8 @@ class GatewayService:
         if len(devices) != len(config.devices):
             raise ValueError("one device reader per configured device is needed")
         self.notifier = notifier or SystemdNotifier()
+        # before the spool is opened: a wrong ZONNEWIJK_GATEWAY_CLOCK_SYNC raises ValueError
+        clock_source = gateway_clock or SystemClock()
         self._clock = clock
         self._stop = threading.Event()
         now = clock()
@@ -260,7 +262,7 @@ class GatewayService:
             clock=clock,
         )
         # readings are stamped only with a synchronised clock (issue 18, timekeeping.py)
-        self.timekeeper = Timekeeper(gateway_clock or SystemClock(), self.spool)
+        self.timekeeper = Timekeeper(clock_source, self.spool)
         self.health: HealthServer | None = None
         if config.health_port is not None:
             self.health = HealthServer(config.health_port)

@@ -240,6 +240,7 @@ def test_spool_command_shows_and_exports_backlog(
     assert summary["oldest"] == "2026-03-29T01:00:00.000Z"
     assert summary["newest"] == "2026-03-29T01:00:30.000Z"
     assert summary["dropped_total"] == 0
+    assert summary["held_for_clock"] == 0
     lines = export.read_text().splitlines()
     assert [Reading.model_validate_json(line) for line in lines] == readings[1:]
     assert main(["spool", "--config", str(config_path)]) == 0
@@ -249,6 +250,21 @@ def test_spool_command_shows_and_exports_backlog(
     assert main(["spool", "--config", str(config_path)]) == 2
     err = capsys.readouterr().err
     assert "mqtt.port" in err and "devices" in err
+
+
+def test_an_unknown_clock_sync_setting_stops_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = tmp_path / "gateway.yaml"
+    config_path.write_text(
+        "gateway_id: gw-1\nmqtt: {host: 127.0.0.1}\n"
+        f"spool: {{path: {tmp_path / 'spool.sqlite3'}}}\n"
+        "devices: [{device_id: inv-1, host: 127.0.0.1}]\n"
+    )
+    monkeypatch.setenv("ZONNEWIJK_GATEWAY_CLOCK_SYNC", "ntpd")
+    assert main(["run", "--config", str(config_path), "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "ZONNEWIJK_GATEWAY_CLOCK_SYNC='ntpd'" in err and "file:<path>" in err
 
 
 class _OffsetClock(FakeClock):
