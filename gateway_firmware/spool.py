@@ -13,6 +13,20 @@ each kind on its own topic.
 
 The spool is one SQLite file in WAL mode. One connection is used by one thread (the gateway's
 main loop); ``zonnewijk-gateway spool`` opens the file read-only while the service runs.
+
+SD cards die of writes (issue 18), so a reading costs one fsynced transaction and as few
+written pages as the promise allows (``bench/sd_writes.py``, docs/field-faults.md):
+
+- the reading's insert and the deletion of the readings acknowledged since the last commit are
+  one transaction (an acknowledged reading waits for the next commit, at most
+  :data:`DELETE_FOLD_S`, before it leaves the file; until then it is hidden from the
+  publisher; after a crash it may be sent once more, which the collector's point key makes
+  harmless: docs/ARCHITECTURE decision 2);
+- message sequence numbers and reading ids are reserved on disk :data:`RESERVE_BLOCK` at a
+  time (a restart skips the rest of a block: both only grow, as the wire format promises);
+- pages of :data:`PAGE_SIZE_B` bytes (a reading is about 460 bytes), and no AUTOINCREMENT
+  (its ``sqlite_sequence`` row was one more page per insert);
+- ``synchronous=FULL`` stays: a reading that is not yet acknowledged must survive a power cut.
 """
 
 from __future__ import annotations
@@ -21,8 +35,10 @@ import fcntl
 import json
 import logging
 import os
+import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,10 +51,22 @@ log = logging.getLogger(__name__)
 
 #: 30 days at a 10 s interval for two inverters is 518,400 readings; the default keeps 35 days.
 DEFAULT_MAX_READINGS = 604_800
+#: Page size of a new spool [B]: a commit writes whole pages to the WAL, and a reading is about
+#: 460 bytes, so 1 KiB pages write a quarter of the 4 KiB default (bench/sd_writes.py).
+PAGE_SIZE_B = 1024
+#: Sequence numbers and reading ids are reserved on disk this many at a time.
+RESERVE_BLOCK = 1000
+#: An acknowledged reading is deleted with the next commit, or after this long without one [s].
+DELETE_FOLD_S = 15.0
+#: ... or once this many acknowledged readings wait to be deleted (a replay) [readings].
+DELETE_FOLD_ROWS = 1000
+#: An older spool (4 KiB pages, AUTOINCREMENT) is rebuilt at start when it holds at most this
+#: many readings (seconds on a Pi); a bigger backlog is rebuilt on a later start [readings].
+UPGRADE_MAX_READINGS = 20_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     device_id TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
     payload TEXT NOT NULL,
@@ -48,7 +76,9 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('seq', 0), ('dropped_total', 0), ('schema', 1);
+-- seq and last_id are the highest sequence number and reading id reserved (RESERVE_BLOCK).
+INSERT OR IGNORE INTO meta (key, value)
+    VALUES ('seq', 0), ('dropped_total', 0), ('schema', 1), ('last_id', 0);
 -- Optional reconciliation record (``audit=True``): the key of every reading ever committed,
 -- written in the same transaction as the reading, never deleted by publishing.
 CREATE TABLE IF NOT EXISTS audit (
@@ -163,6 +193,8 @@ class Spool:
         reconciliation tests; grows without bound, so off in production).
     read_only
         Open for inspection only (``zonnewijk-gateway spool`` while the service runs).
+    clock
+        Monotonic clock for folding deletes (:data:`DELETE_FOLD_S`) [s].
     """
 
     def __init__(
@@ -172,6 +204,7 @@ class Spool:
         max_readings: int = DEFAULT_MAX_READINGS,
         audit: bool = False,
         read_only: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_readings < 1:
             raise ValueError(f"max_readings must be at least 1, got {max_readings}")
@@ -179,7 +212,11 @@ class Spool:
         self.max_readings = max_readings
         self.audit = audit
         self.read_only = read_only
+        self._clock = clock
         self._lock_file: IO[bytes] | None = None
+        #: acknowledged readings not yet deleted from the file (see DELETE_FOLD_S)
+        self._acked: dict[int, None] = {}
+        self._acked_since = 0.0
         if str(path) == ":memory:":
             raise ValueError("the spool must be a file: an in-memory spool loses readings")
         if read_only:
@@ -205,6 +242,12 @@ class Spool:
         try:
             self._configure()
             self._depth = self._count()
+            # ids and sequence numbers go on after the reserved ones: a crash may have used
+            # any of them
+            self._id_reserved = max(self._meta("last_id"), self._autoincrement_seq())
+            self._last_id = max(self._id_reserved, self._max_id())
+            self._seq_reserved = self._meta("seq")
+            self._seq = self._seq_reserved
         except sqlite3.DatabaseError as exc:
             self.close()
             raise SpoolError(f"{self.path} is not a usable spool database: {exc}") from exc
@@ -212,17 +255,20 @@ class Spool:
     def _configure(self) -> None:
         db = self._db
         if not self.read_only:
+            # a new file gets small pages (ignored by an existing one: see _upgrade_storage)
+            db.execute(f"PRAGMA page_size={PAGE_SIZE_B}")
             # WAL: a commit appends to the write-ahead log, readers (the `spool` command) do
             # not block the writer, and a crash at any point leaves the last committed state.
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise SpoolError(f"cannot switch {self.path} to WAL mode (got {mode})")
-            # synchronous=FULL: in WAL mode NORMAL survives a process crash but may lose the
-            # last transactions on a power cut (the WAL is only fsynced at checkpoints). The
-            # gateway sits on a socket someone unplugs, and a reading that is published after
-            # its commit must still be there if the broker's PUBACK never came, so each commit
-            # fsyncs the WAL. The cost is one fsync per poll and per acknowledged message,
-            # a few milliseconds on an SD card every few seconds.
+            # synchronous=FULL: every commit fsyncs the WAL. With NORMAL a commit is durable
+            # against a crash of the process but not against a power cut: the WAL reaches the
+            # card when the kernel writes it back (up to ~35 s later) or at a checkpoint, so a
+            # power cut loses the readings of the last half minute, and those not yet
+            # acknowledged by the broker (all of them during an outage) are lost for good.
+            # The gateway sits on a socket someone unplugs, so each commit is fsynced; the
+            # writes stay under the budget because a reading costs one commit (module doc).
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
         else:
@@ -242,14 +288,93 @@ class Spool:
                     db.execute(
                         f"ALTER TABLE {table} ADD COLUMN kind TEXT NOT NULL DEFAULT '{READING_KIND}'"
                     )
+        if not self.read_only:
+            self._upgrade_storage()
+
+    def _upgrade_storage(self) -> None:
+        """Rebuild a spool of an older release (AUTOINCREMENT, 4 KiB pages) when it is small.
+
+        Both cost SD card writes on every reading (module doc). A big backlog is left as it is
+        (it works the same, only writes more) and rebuilt on a later start, once drained.
+        """
+        db = self._db
+        row = db.execute("SELECT sql FROM sqlite_master WHERE name = 'readings'").fetchone()
+        create = str(row[0]) if row else ""
+        autoincrement = re.search(r"\bAUTOINCREMENT\b", create, re.IGNORECASE) is not None
+        page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        if not autoincrement and page_size == PAGE_SIZE_B:
+            return
+        waiting = self._count()
+        if waiting > UPGRADE_MAX_READINGS:
+            log.info(
+                "spool %s has %d readings waiting: its storage is rebuilt (1 KiB pages, no "
+                "AUTOINCREMENT: fewer SD card writes) on a start with at most %d",
+                self.path,
+                waiting,
+                UPGRADE_MAX_READINGS,
+            )
+            return
+        if autoincrement:
+            new_create = re.sub(r"\s*\bAUTOINCREMENT\b", "", create, flags=re.IGNORECASE)
+            new_create = re.sub(
+                r"^\s*CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?[\"'`\[]?readings[\"'`\]]?",
+                "CREATE TABLE readings_rebuilt",
+                new_create,
+                flags=re.IGNORECASE,
+            )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                last = self._autoincrement_seq()
+                db.execute(new_create)
+                db.execute("INSERT INTO readings_rebuilt SELECT * FROM readings")
+                db.execute("DROP TABLE readings")
+                db.execute("ALTER TABLE readings_rebuilt RENAME TO readings")
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('last_id', 0)")
+                db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_id'", (last,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        if page_size != PAGE_SIZE_B:
+            # the page size of a WAL database can only change through a rollback journal
+            try:
+                db.execute("PRAGMA journal_mode=DELETE")
+                db.execute(f"PRAGMA page_size={PAGE_SIZE_B}")
+                db.execute("VACUUM")
+            except sqlite3.OperationalError as exc:  # in use by a viewer, or no room for it
+                log.warning("spool %s keeps %d B pages for now: %s", self.path, page_size, exc)
+            finally:
+                db.execute("PRAGMA journal_mode=WAL")
+        log.info("spool %s rebuilt for fewer SD card writes (%d readings kept)", self.path, waiting)
+
+    def _autoincrement_seq(self) -> int:
+        """The id an older spool's AUTOINCREMENT handed out last (0 for a newer spool)."""
+        try:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'readings'"
+            ).fetchone()
+        except sqlite3.OperationalError:  # no sqlite_sequence: never had AUTOINCREMENT
+            return 0
+        return int(row[0]) if row else 0
+
+    def _max_id(self) -> int:
+        row = self._db.execute("SELECT MAX(id) FROM readings").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._db.close()
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the lock
-            self._lock_file = None
+        """Delete the acknowledged readings still waiting for it, then close the file."""
+        try:
+            if self._acked and not self.read_only:
+                self.flush_deletes()
+        except sqlite3.Error as exc:  # they are sent again after the restart: harmless
+            log.warning("could not delete %d acknowledged readings: %s", len(self._acked), exc)
+        finally:
+            self._db.close()
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the lock
+                self._lock_file = None
 
     def __enter__(self) -> Self:
         return self
@@ -268,36 +393,41 @@ class Spool:
         """Commit readings (inverters' or meters', durably) and return their spool ids, oldest
         first.
 
+        The acknowledged readings waiting to be deleted are deleted in the same transaction.
         When the spool would exceed ``max_readings`` the oldest readings are dropped in the
         same transaction, counted and logged.
         """
         if not readings:
             return []
+        first = self._last_id + 1
+        ids = list(range(first, first + len(readings)))
         rows = [
             (
+                reading_id,
                 r.device_id,
                 _ts_ms(r.ts),
                 json.dumps(to_wire_dict(r), separators=(",", ":")),
                 kind_of(r),
             )
-            for r in readings
+            for reading_id, r in zip(ids, readings, strict=True)
         ]
         db = self._db
-        ids: list[int] = []
         dropped = 0
+        reserved = self._id_reserved
         db.execute("BEGIN IMMEDIATE")
         try:
-            for row in rows:
-                cur = db.execute(
-                    "INSERT INTO readings (device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?)",
-                    row,
-                )
-                assert cur.lastrowid is not None
-                ids.append(cur.lastrowid)
+            self._delete_acked()
+            db.executemany(
+                "INSERT INTO readings (id, device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            if ids[-1] > reserved:
+                reserved = ids[-1] + RESERVE_BLOCK - 1
+                db.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (reserved,))
             if self.audit:
                 db.executemany(
                     "INSERT INTO audit (id, device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?, ?)",
-                    [(i, *row) for i, row in zip(ids, rows, strict=True)],
+                    rows,
                 )
             excess = self._depth + len(rows) - self.max_readings
             if excess > 0:
@@ -306,6 +436,9 @@ class Spool:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._acked.clear()
+        self._last_id = ids[-1]
+        self._id_reserved = reserved
         self._depth += len(rows) - dropped
         if dropped:
             log.error(
@@ -328,43 +461,97 @@ class Spool:
         )
         return dropped
 
+    def _delete_acked(self) -> None:
+        """Delete the acknowledged readings (inside the caller's transaction)."""
+        id_list = list(self._acked)
+        for start in range(0, len(id_list), 500):
+            chunk = id_list[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(f"DELETE FROM readings WHERE id IN ({marks})", chunk)
+
     def delete(self, ids: Iterable[int]) -> int:
-        """Remove acknowledged readings; returns how many were still there."""
-        id_list = list(ids)
-        if not id_list:
-            return 0
+        """Take acknowledged readings out of the spool; returns how many were still there.
+
+        They are hidden at once and deleted from the file with the next commit (or by
+        :meth:`flush_due`), so an acknowledgement costs no transaction of its own.
+        """
+        fresh = [i for i in dict.fromkeys(ids) if i not in self._acked]
+        present: list[int] = []
+        for start in range(0, len(fresh), 500):
+            chunk = fresh[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            present += [
+                int(r[0])
+                for r in self._db.execute(f"SELECT id FROM readings WHERE id IN ({marks})", chunk)
+            ]
+        if present and not self._acked:
+            self._acked_since = self._clock()
+        self._acked.update(dict.fromkeys(present))
+        self._depth -= len(present)
+        if len(self._acked) >= DELETE_FOLD_ROWS:
+            self.flush_deletes()
+        return len(present)
+
+    def flush_due(self) -> bool:
+        """Delete acknowledged readings that waited :data:`DELETE_FOLD_S` for a commit; True
+        when it did (the service calls this every turn of its loop)."""
+        if self._acked and self._clock() - self._acked_since >= DELETE_FOLD_S:
+            self.flush_deletes()
+            return True
+        return False
+
+    def flush_deletes(self) -> None:
+        """Delete the acknowledged readings now, in a transaction of their own."""
+        if not self._acked:
+            return
         db = self._db
-        deleted = 0
         db.execute("BEGIN IMMEDIATE")
         try:
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                deleted += db.execute(f"DELETE FROM readings WHERE id IN ({marks})", chunk).rowcount
+            self._delete_acked()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._depth -= deleted
-        return deleted
+        self._acked.clear()
+
+    @property
+    def acked_waiting(self) -> int:
+        """Acknowledged readings not yet deleted from the file [readings]."""
+        return len(self._acked)
+
+    def acked_ids(self) -> list[int]:
+        """The ids of the acknowledged readings not yet deleted from the file."""
+        return list(self._acked)
 
     def next_seq(self) -> int:
-        """The next per-gateway message sequence number, persisted before it is returned."""
-        row = self._db.execute(
-            "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
-        ).fetchall()  # fetch all: the statement (and its autocommit) must run to completion
-        return int(row[0][0])
+        """The next per-gateway message sequence number; the block it is in is persisted
+        before it is returned."""
+        if self._seq + 1 > self._seq_reserved:
+            reserved = self._seq + RESERVE_BLOCK
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'seq' RETURNING value", (reserved,)
+            ).fetchall()  # fetch all: the statement (and its autocommit) must run to completion
+            self._seq_reserved = reserved
+        self._seq += 1
+        return self._seq
 
     # --- reading --------------------------------------------------------------------------
 
     def after(self, after_id: int, limit: int) -> list[SpooledReading]:
-        """Up to ``limit`` readings with an id above ``after_id``, oldest first."""
-        rows = self._db.execute(
-            f"SELECT id, device_id, ts_ms, payload, {self._kind_sql} FROM readings"
-            " WHERE id > ? ORDER BY id LIMIT ?",
-            (after_id, limit),
-        ).fetchall()
-        return [SpooledReading(*row) for row in rows]
+        """Up to ``limit`` waiting readings with an id above ``after_id``, oldest first."""
+        found: list[SpooledReading] = []
+        cursor = after_id
+        while len(found) < limit:
+            rows = self._db.execute(
+                f"SELECT id, device_id, ts_ms, payload, {self._kind_sql} FROM readings"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (cursor, limit),
+            ).fetchall()
+            found += [SpooledReading(*row) for row in rows if row[0] not in self._acked]
+            if len(rows) < limit:
+                break
+            cursor = rows[-1][0]
+        return found[:limit]
 
     def iter_all(self, batch: int = 1000) -> Iterator[SpooledReading]:
         """Every reading in the spool, oldest first."""
@@ -387,8 +574,8 @@ class Spool:
         return self._meta("dropped_total")
 
     def seq(self) -> int:
-        """The last sequence number handed out."""
-        return self._meta("seq")
+        """The last sequence number handed out (read-only: the highest one reserved)."""
+        return self._seq
 
     def _meta(self, key: str) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -401,7 +588,7 @@ class Spool:
         ).fetchone()
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
         return SpoolStats(
-            depth=self._count(),
+            depth=self._count() - len(self._acked),
             oldest=_from_ms(oldest),
             newest=_from_ms(newest),
             dropped_total=self.dropped_total(),
@@ -427,9 +614,8 @@ class Spool:
         return [] if rows == ["ok"] else rows
 
     def last_id(self) -> int:
-        """The highest reading id ever handed out (AUTOINCREMENT's record)."""
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
-        return int(row[0]) if row else 0
+        """The highest reading id that may have been handed out (the reserved block's end)."""
+        return max(self._id_reserved, self._last_id)
 
     def continue_after(self, *, last_id: int, last_seq: int) -> None:
         """Hand out reading ids above ``last_id`` and sequence numbers above ``last_seq``.
@@ -437,16 +623,18 @@ class Spool:
         A fresh spool that replaces a corrupt one must not reuse the ids of readings that are
         still in flight (their PUBACK deletes by id) nor restart the message sequence.
         """
+        if last_id <= self._last_id and last_seq <= self._seq:
+            return
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if last_id > self.last_id():
-                db.execute("DELETE FROM sqlite_sequence WHERE name = 'readings'")
-                db.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('readings', ?)", (last_id,)
-                )
+            db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_id'", (last_id,))
             db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'seq'", (last_seq,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._id_reserved = max(self._id_reserved, last_id)
+        self._last_id = max(self._last_id, last_id)
+        self._seq_reserved = max(self._seq_reserved, last_seq)
+        self._seq = max(self._seq, last_seq)
