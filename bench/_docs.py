@@ -47,11 +47,14 @@ def render_section(names: Sequence[str], summary: Mapping[str, Any]) -> str:
     runs = {r["bench"]: r for r in summary["runs"]}
     machine = summary["machine"]
     load = machine.get("load_average_at_start") or [float("nan")]
-    lines = [
-        f"`make bench` of {summary['date'][:10]} on {machine['cores']} cores "
-        f"(load {load[0]:.1f} at the start):",
-        "",
-    ]
+    run_of = f"`make bench` of {summary['date'][:10]}"
+    merged = {m["bench"]: m for m in summary.get("merged", [])}
+    if names and all(name in merged for name in names):  # run later, on their own
+        latest = max((merged[name] for name in names), key=lambda m: str(m["date"]))
+        load = latest.get("load_average_at_start") or [float("nan")]
+        run_of = f"`bench/_suite.py --merge` of {str(latest['date'])[:10]}"
+    at_start = "load not recorded" if load[0] != load[0] else f"load {load[0]:.1f} at the start"
+    lines = [f"{run_of} on {machine['cores']} cores ({at_start}):", ""]
     for name in names:
         run = runs.get(name)
         if run is None:

@@ -56,6 +56,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("gateway", 600),
     Bench("ingest", 600),
     Bench("reconnect_storm", 300),
+    Bench("soak", 300),
     Bench("dashboards", 900),
     Bench("settle", 900),
     Bench("portal", 1200),
@@ -192,7 +193,8 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The committed summary with the new runs (and their figures) in place of the old ones.
 
     ``total_seconds`` becomes the sum of the runs' own times (what a whole run would take);
-    ``merged`` names each replaced bench with the date of its run.
+    ``merged`` names each replaced bench with the date of its run and the load at its start
+    (one entry a bench: the latest).
     """
     names = {r["bench"] for r in new["runs"]}
     order = [b.name for b in SUITE]
@@ -210,8 +212,15 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "runs": runs,
         "figures": figures,
         "merged": [
-            *old.get("merged", []),
-            *({"bench": r["bench"], "date": r["date"]} for r in new["runs"]),
+            *(m for m in old.get("merged", []) if m["bench"] not in names),
+            *(
+                {
+                    "bench": r["bench"],
+                    "date": r["date"],
+                    "load_average_at_start": new["machine"].get("load_average_at_start"),
+                }
+                for r in new["runs"]
+            ),
         ],
     }
 

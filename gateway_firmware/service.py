@@ -35,11 +35,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from gateway_firmware import __version__
+from gateway_firmware.clock import GatewayClock, SystemClock
 from gateway_firmware.config import ConfigError, DeviceConfig, GatewayConfig, load_config
 from gateway_firmware.health import HealthServer
 from gateway_firmware.publisher import Publisher
 from gateway_firmware.spool import Spool, SpoolError
 from gateway_firmware.spool_guard import GuardedSpool
+from gateway_firmware.timekeeping import Timekeeper
 from zonnewijk_wire import DeviceInfo, MeterReading, Reading, format_ts
 
 if TYPE_CHECKING:
@@ -213,6 +215,9 @@ class GatewayService:
         Monotonic clock [s].
     p1
         The P1 meter reader (default: built from ``config.p1`` when the section is there).
+    gateway_clock
+        Wall and monotonic time, boot id and whether the wall clock is synchronised (default:
+        the machine's, sync status as ``ZONNEWIJK_GATEWAY_CLOCK_SYNC`` says; docs/clock.md).
     """
 
     def __init__(
@@ -223,6 +228,7 @@ class GatewayService:
         notifier: SystemdNotifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         p1: P1Source | None = None,
+        gateway_clock: GatewayClock | None = None,
     ) -> None:
         local_config, remote_version = config, None
         if config.remote is not None:  # devices and intervals from the server (remote.py)
@@ -237,6 +243,8 @@ class GatewayService:
         if len(devices) != len(config.devices):
             raise ValueError("one device reader per configured device is needed")
         self.notifier = notifier or SystemdNotifier()
+        # before the spool is opened: a wrong ZONNEWIJK_GATEWAY_CLOCK_SYNC raises ValueError
+        clock_source = gateway_clock or SystemClock()
         self._clock = clock
         self._stop = threading.Event()
         now = clock()
@@ -253,6 +261,8 @@ class GatewayService:
             memory_readings=config.spool.memory_readings,
             clock=clock,
         )
+        # readings are stamped only with a synchronised clock (issue 18, timekeeping.py)
+        self.timekeeper = Timekeeper(clock_source, self.spool)
         self.health: HealthServer | None = None
         if config.health_port is not None:
             self.health = HealthServer(config.health_port)
@@ -339,6 +349,7 @@ class GatewayService:
                 now = self._clock()
                 if duration_s is not None and now - started >= duration_s:
                     break
+                self.timekeeper.check()  # at the clock's first sync: release held readings
                 for sched in self._schedules:
                     if sched.due <= now and not self._stop.is_set():
                         self._poll(sched)
@@ -382,6 +393,7 @@ class GatewayService:
         sched.due += sched.interval_s
         if sched.due < self._clock():
             sched.due = self._clock() + sched.interval_s
+        moment = self.timekeeper.moment()  # wall and monotonic time of the poll
         try:
             reading = device.poll()
         except Exception as exc:  # a device fault must never stop the other devices
@@ -395,9 +407,11 @@ class GatewayService:
         if sched.last_outcome.startswith("error"):
             log.info("%s: polling again after %s", device.device_id, sched.last_outcome)
         sched.last_outcome = "ok"
-        [spool_id] = self.spool.append([reading])  # committed before it is published
         self.readings_polled += 1
-        self.publisher.send_live([(spool_id, reading)])
+        stamped = self.timekeeper.stamp(reading, moment)  # None: held for the clock
+        if stamped is not None:
+            [spool_id] = self.spool.append([stamped])  # committed before it is published
+            self.publisher.send_live([(spool_id, stamped)])
         self._update_last_poll()
         if not sched.info_published:
             try:
@@ -408,10 +422,18 @@ class GatewayService:
 
     def _collect_meter(self, p1: P1Source) -> None:
         """Spool and send the P1 meter's completed interval readings."""
-        readings = p1.collect()
+        collected = p1.collect()
+        moment = self.timekeeper.moment()
+        # stamped (or held for the clock) at the end of their interval, where P1 put them
+        readings = [
+            stamped
+            for r in collected
+            if (stamped := self.timekeeper.stamp(r, self.timekeeper.moment_of(r.ts, moment)))
+            is not None
+        ]
+        self.meter_readings += len(collected)
         if readings:
             ids = self.spool.append(readings)  # committed before it is published
-            self.meter_readings += len(readings)
             self.publisher.send_live(list(zip(ids, readings, strict=True)))
         self._update_last_poll()
 
@@ -423,11 +445,12 @@ class GatewayService:
             "spool_state": health.state,
             "spool_problem": health.problem,
             "memory_readings": health.memory_readings,
+            **self.timekeeper.status_fields(),
         }
         changed = any(
             self.publisher.status_extra.get(k) != v
             for k, v in extra.items()
-            if k != "memory_readings"
+            if k not in ("memory_readings", "clock_held")
         )
         self.publisher.status_extra.update(extra)
         if changed:
@@ -441,6 +464,9 @@ class GatewayService:
             problems.append(health.problem)
         if not self.publisher.connected:
             problems.append("broker unreachable")
+        clock = self.timekeeper.status_fields()
+        if not clock["clock_synced"]:
+            problems.append(f"clock not synchronised: {clock['clock_held']} readings held")
         if self._schedules and not self.devices_answering():
             problems.append("no device answered its last poll")
         self.health.update(
@@ -458,6 +484,7 @@ class GatewayService:
                 },
                 "readings_polled": self.readings_polled,
                 "meter_readings": self.meter_readings,
+                "clock": clock,
                 "last_poll": self.publisher.last_poll,
             }
         )
@@ -498,7 +525,7 @@ def run_command(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(config.log_level)
     try:
         service = GatewayService(config)
-    except SpoolError as exc:
+    except (SpoolError, ValueError) as exc:  # ValueError: ZONNEWIJK_GATEWAY_CLOCK_SYNC
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -535,6 +562,7 @@ def spool_command(args: argparse.Namespace) -> int:
             "oldest": format_ts(stats.oldest) if stats.oldest else None,
             "newest": format_ts(stats.newest) if stats.newest else None,
             "dropped_total": stats.dropped_total,
+            "held_for_clock": spool.held_depth(),
             "last_seq": stats.seq,
             "size_bytes": stats.size_bytes,
         }

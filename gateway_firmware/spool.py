@@ -90,6 +90,37 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 
+# Readings polled while the wall clock was not synchronised (gateway_firmware/timekeeping.py):
+# kept here with the monotonic time and the boot of their poll until the clock syncs, then
+# re-stamped and moved into ``readings`` (``released`` is the new reading id; rows are deleted
+# once released unless ``audit`` is on). ``clock_syncs`` records each mapping used.
+_HELD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS held (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    wall_ms INTEGER NOT NULL,
+    mono_ns INTEGER NOT NULL,
+    boot_id TEXT NOT NULL,
+    released INTEGER
+);
+CREATE TABLE IF NOT EXISTS clock_syncs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    boot_id TEXT NOT NULL,
+    sync_wall_ns INTEGER NOT NULL,
+    sync_mono_ns INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    restamped INTEGER NOT NULL,
+    time_unknown INTEGER NOT NULL
+);
+-- The newest stamp given to a time_unknown reading per device, so later ones never repeat it.
+CREATE TABLE IF NOT EXISTS unknown_time_guard (
+    device_id TEXT PRIMARY KEY,
+    last_ms INTEGER NOT NULL
+);
+"""
+
 #: The kinds of row in the spool: an inverter's :class:`Reading`, a grid meter's
 #: :class:`MeterReading`.
 READING_KIND = "reading"
@@ -248,6 +279,7 @@ class Spool:
             self._last_id = max(self._id_reserved, self._max_id())
             self._seq_reserved = self._meta("seq")
             self._seq = self._seq_reserved
+            self._dropped = self._meta("dropped_total")  # kept here: asked every loop
         except sqlite3.DatabaseError as exc:
             self.close()
             raise SpoolError(f"{self.path} is not a usable spool database: {exc}") from exc
@@ -271,6 +303,7 @@ class Spool:
             # writes stay under the budget because a reading costs one commit (module doc).
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
+            db.executescript(_HELD_SCHEMA)  # issue 18: readings held for an unsynced clock
         else:
             db.execute("PRAGMA query_only=ON")
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -440,6 +473,7 @@ class Spool:
         self._last_id = ids[-1]
         self._id_reserved = reserved
         self._depth += len(rows) - dropped
+        self._dropped += dropped
         if dropped:
             log.error(
                 "spool full (%d readings): dropped the %d oldest readings, %d dropped in total; "
@@ -571,7 +605,8 @@ class Spool:
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
 
     def dropped_total(self) -> int:
-        return self._meta("dropped_total")
+        """Readings dropped by the full spool, ever (the meta row, mirrored in memory)."""
+        return self._dropped
 
     def seq(self) -> int:
         """The last sequence number handed out (read-only: the highest one reserved)."""
@@ -638,3 +673,183 @@ class Spool:
         self._last_id = max(self._last_id, last_id)
         self._seq_reserved = max(self._seq_reserved, last_seq)
         self._seq = max(self._seq, last_seq)
+
+    # --- readings held for an unsynchronised clock (issue 18, gateway_firmware/timekeeping.py)
+
+    def _has_held_tables(self) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='held'"
+            ).fetchone()
+            is not None
+        )
+
+    def hold(self, rows: Sequence[HeldRow]) -> list[int]:
+        """Commit readings polled while the clock was unsynchronised; returns their held ids."""
+        if not rows:
+            return []
+        db = self._db
+        ids: list[int] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for row in rows:
+                cur = db.execute(
+                    "INSERT INTO held (device_id, kind, payload, wall_ms, mono_ns, boot_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        row.item.device_id,
+                        kind_of(row.item),
+                        json.dumps(to_wire_dict(row.item), separators=(",", ":")),
+                        row.wall_ms,
+                        row.mono_ns,
+                        row.boot_id,
+                    ),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return ids
+
+    def held(self, limit: int = 1000) -> list[HeldReading]:
+        """Held readings not yet released, oldest first."""
+        if self.read_only and not self._has_held_tables():
+            return []
+        rows = self._db.execute(
+            "SELECT id, device_id, kind, payload, wall_ms, mono_ns, boot_id FROM held"
+            " WHERE released IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [HeldReading(*row) for row in rows]
+
+    def held_depth(self) -> int:
+        """Readings held for the clock [readings]."""
+        if self.read_only and not self._has_held_tables():
+            return 0
+        row = self._db.execute("SELECT COUNT(*) FROM held WHERE released IS NULL").fetchone()
+        return int(row[0])
+
+    def held_audited(self) -> list[tuple[int, int | None]]:
+        """(held id, reading id it was released as) of every held row kept by ``audit``."""
+        if self.read_only and not self._has_held_tables():
+            return []
+        return [
+            (int(i), None if r is None else int(r))
+            for i, r in self._db.execute("SELECT id, released FROM held ORDER BY id")
+        ]
+
+    def release(self, released: Sequence[tuple[int, int]]) -> None:
+        """Mark held rows (held id, reading id) as moved into ``readings``: deleted, or kept
+        with the reading id when ``audit`` is on."""
+        if not released:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.audit:
+                db.executemany(
+                    "UPDATE held SET released = ? WHERE id = ?",
+                    [(reading_id, held_id) for held_id, reading_id in released],
+                )
+            else:
+                db.executemany("DELETE FROM held WHERE id = ?", [(h,) for h, _ in released])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def record_sync(
+        self,
+        *,
+        boot_id: str,
+        sync_wall_ns: int,
+        sync_mono_ns: int,
+        source: str,
+        restamped: int,
+        time_unknown: int,
+    ) -> None:
+        """Keep the mapping (wall and monotonic time at the sync) used to re-stamp readings."""
+        self._db.execute(
+            "INSERT INTO clock_syncs (boot_id, sync_wall_ns, sync_mono_ns, source, restamped,"
+            " time_unknown) VALUES (?, ?, ?, ?, ?, ?)",
+            (boot_id, sync_wall_ns, sync_mono_ns, source, restamped, time_unknown),
+        )
+
+    def clock_syncs(self) -> list[ClockSyncRecord]:
+        """Every recorded mapping, oldest first."""
+        if self.read_only and not self._has_held_tables():
+            return []
+        return [
+            ClockSyncRecord(*row)
+            for row in self._db.execute(
+                "SELECT boot_id, sync_wall_ns, sync_mono_ns, source, restamped, time_unknown"
+                " FROM clock_syncs ORDER BY id"
+            )
+        ]
+
+    def unknown_time_guard(self) -> dict[str, int]:
+        """The newest stamp per device given to a ``time_unknown`` reading [ms]."""
+        if self.read_only and not self._has_held_tables():
+            return {}
+        return {
+            str(d): int(t)
+            for d, t in self._db.execute("SELECT device_id, last_ms FROM unknown_time_guard")
+        }
+
+    def set_unknown_time_guard(self, last_ms: dict[str, int]) -> None:
+        self._db.executemany(
+            "INSERT INTO unknown_time_guard (device_id, last_ms) VALUES (?, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET last_ms = MAX(last_ms, excluded.last_ms)",
+            list(last_ms.items()),
+        )
+
+    def newest_ts_ms(self) -> dict[str, int]:
+        """The newest stamp per device among the waiting readings [ms since the epoch]."""
+        return {
+            str(d): int(t)
+            for d, t in self._db.execute(
+                "SELECT device_id, MAX(ts_ms) FROM readings GROUP BY device_id"
+            )
+        }
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """A reading to hold: its unsynchronised wall stamp, monotonic time and boot."""
+
+    item: Spoolable
+    wall_ms: int
+    mono_ns: int
+    boot_id: str
+
+
+@dataclass(frozen=True)
+class HeldReading:
+    """A held reading as stored."""
+
+    id: int
+    device_id: str
+    kind: str
+    payload: str
+    wall_ms: int
+    mono_ns: int
+    boot_id: str
+
+    def item(self) -> Spoolable:
+        if self.kind == METER_KIND:
+            return MeterReading.model_validate_json(self.payload)
+        return Reading.model_validate_json(self.payload)
+
+
+@dataclass(frozen=True)
+class ClockSyncRecord:
+    """One recorded mapping from monotonic to wall time (``clock_syncs``)."""
+
+    boot_id: str
+    sync_wall_ns: int
+    sync_mono_ns: int
+    source: str
+    restamped: int
+    time_unknown: int

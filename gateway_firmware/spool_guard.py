@@ -41,6 +41,9 @@ from typing import Any, Literal
 from gateway_firmware.spool import (
     DEFAULT_MAX_READINGS,
     METER_KIND,
+    ClockSyncRecord,
+    HeldReading,
+    HeldRow,
     Spool,
     Spoolable,
     SpooledReading,
@@ -232,6 +235,8 @@ class GuardedSpool:
         self.corrupt_files: list[Path] = []
         self.salvaged = 0
         self._retry_at = 0.0
+        self._memory_held: dict[int, HeldReading] = {}
+        self._next_memory_held = MEMORY_ID_BASE
         self._open(starting=True)
 
     # --- opening, failing, recovering -------------------------------------------------------
@@ -550,3 +555,116 @@ class GuardedSpool:
     def spool(self) -> Spool | None:
         """The open spool file, if any."""
         return self._spool
+
+    # --- readings held for an unsynchronised clock (gateway_firmware/timekeeping.py) ----------
+
+    def hold(self, rows: Sequence[HeldRow]) -> list[int]:
+        """Commit held readings, or keep them in memory while the spool cannot be written."""
+        if not rows:
+            return []
+        if self._spool is not None and self.state == "ok":
+            try:
+                return self._spool.hold(rows)
+            except (sqlite3.Error, OSError) as exc:
+                self._on_error(exc, "cannot hold readings for the clock")
+                if self._spool is not None and self.state == "ok":  # a fresh spool
+                    return self.hold(rows)
+        ids = []
+        for row in rows:
+            self._next_memory_held += 1
+            self._memory_held[self._next_memory_held] = HeldReading(
+                self._next_memory_held,
+                row.item.device_id,
+                kind_of(row.item),
+                json.dumps(to_wire_dict(row.item), separators=(",", ":")),
+                row.wall_ms,
+                row.mono_ns,
+                row.boot_id,
+            )
+            ids.append(self._next_memory_held)
+            while len(self._memory_held) > self.memory_max:
+                del self._memory_held[next(iter(self._memory_held))]
+                self.memory_dropped += 1
+        return ids
+
+    def held(self, limit: int = 1000) -> list[HeldReading]:
+        """Held readings not yet released (spool first, then memory), oldest first."""
+        found: list[HeldReading] = []
+        if self._spool is not None:
+            try:
+                found = self._spool.held(limit)
+            except sqlite3.Error as exc:
+                self._on_error(exc, "cannot read held readings")
+        found.extend(list(self._memory_held.values())[: max(limit - len(found), 0)])
+        return found
+
+    def held_depth(self) -> int:
+        on_disk = 0
+        if self._spool is not None:
+            with contextlib.suppress(sqlite3.Error):
+                on_disk = self._spool.held_depth()
+        return on_disk + len(self._memory_held)
+
+    @property
+    def writable(self) -> bool:
+        """Whether the spool file can be written now."""
+        return self._spool is not None and self.state == "ok"
+
+    def release(self, released: Sequence[tuple[int, int]]) -> bool:
+        """Mark held readings as moved into the spool's readings (see :meth:`Spool.release`);
+        False when the spool could not be written."""
+        on_disk = []
+        for held_id, reading_id in released:
+            if held_id >= MEMORY_ID_BASE:
+                self._memory_held.pop(held_id, None)
+            else:
+                on_disk.append((held_id, reading_id))
+        if not on_disk:
+            return True
+        if self._spool is not None and self.state == "ok":
+            try:
+                self._spool.release(on_disk)
+                return True
+            except (sqlite3.Error, OSError) as exc:
+                self._on_error(exc, "cannot release held readings")
+        return False
+
+    def record_sync(self, **mapping: Any) -> None:
+        """Record a clock mapping (see :meth:`Spool.record_sync`); logged only when the spool
+        cannot be written."""
+        if self._spool is not None and self.state == "ok":
+            try:
+                self._spool.record_sync(**mapping)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                self._on_error(exc, "cannot record the clock mapping")
+        log.warning("clock mapping not recorded in the spool (%s): %s", self.state, mapping)
+
+    def clock_syncs(self) -> list[ClockSyncRecord]:
+        if self._spool is None:
+            return []
+        with contextlib.suppress(sqlite3.Error):
+            return self._spool.clock_syncs()
+        return []
+
+    def unknown_time_guard(self) -> dict[str, int]:
+        if self._spool is not None:
+            with contextlib.suppress(sqlite3.Error):
+                return self._spool.unknown_time_guard()
+        return {}
+
+    def set_unknown_time_guard(self, last_ms: dict[str, int]) -> None:
+        if self._spool is not None and self.state == "ok":
+            try:
+                self._spool.set_unknown_time_guard(last_ms)
+            except (sqlite3.Error, OSError) as exc:
+                self._on_error(exc, "cannot record the unknown-time guard")
+
+    def newest_ts_ms(self) -> dict[str, int]:
+        newest: dict[str, int] = {}
+        if self._spool is not None:
+            with contextlib.suppress(sqlite3.Error):
+                newest = self._spool.newest_ts_ms()
+        for row in self._memory.values():
+            newest[row.device_id] = max(newest.get(row.device_id, row.ts_ms), row.ts_ms)
+        return newest

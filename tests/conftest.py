@@ -13,6 +13,15 @@ from collector.timeseries.influx import InfluxClient
 
 
 @pytest.fixture(autouse=True)
+def _trusted_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gateways started by tests (in process or as subprocesses inheriting the environment)
+    believe the wall clock: this machine's kernel reports it unsynchronised (no NTP daemon
+    disciplines it), and a gateway would hold every reading (docs/clock.md). Tests about the
+    clock set their own ``ZONNEWIJK_GATEWAY_CLOCK_SYNC`` or inject a clock."""
+    monkeypatch.setenv("ZONNEWIJK_GATEWAY_CLOCK_SYNC", "trust")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
     """Settings are read once per process; each test sees its own environment instead."""
     get_settings.cache_clear()

@@ -76,3 +76,43 @@ def test_every_bench_has_its_figures_in_a_doc() -> None:
         for names in docs.sections(path.read_text(encoding="utf-8")):
             shown.update(names)
     assert shown == {b.name for b in suite.SUITE}
+
+
+def test_a_merged_run_replaces_its_bench_and_says_when_it_ran() -> None:
+    def run(bench: str, date: str, seconds: float) -> dict[str, Any]:
+        return {"bench": bench, "date": date, "seconds": seconds, "command": bench, "exit_code": 0}
+
+    def figure(bench: str, value: float) -> dict[str, Any]:
+        return {
+            "bench": bench,
+            "figure": "x",
+            "value": value,
+            "unit": "s",
+            "goal": None,
+            "status": "INFO",
+        }
+
+    machine = {"cores": 2, "load_average_at_start": [2.5, 2.0, 1.0]}
+    old = {
+        "date": "2026-12-07T12:00:00+00:00",
+        "machine": machine,
+        "runs": [run("p1", "2026-12-07", 100), run("gateway", "2026-12-07", 50)],
+        "figures": [figure("p1", 1.0), figure("gateway", 2.0)],
+    }
+    later = {"machine": {**machine, "load_average_at_start": [0.5, 0.4, 0.3]}}
+    once = suite.merged(old, {**later, "runs": [run("p1", "d2", 90)], "figures": [figure("p1", 3)]})
+    twice = suite.merged(
+        once, {**later, "runs": [run("p1", "d3", 80)], "figures": [figure("p1", 4)]}
+    )
+    assert [r["date"] for r in twice["runs"] if r["bench"] == "p1"] == ["d3"]
+    assert [f["value"] for f in twice["figures"] if f["bench"] == "p1"] == [4]
+    assert twice["merged"] == [
+        {"bench": "p1", "date": "d3", "load_average_at_start": [0.5, 0.4, 0.3]}
+    ]
+    assert twice["total_seconds"] == 130
+    assert docs.render_section(["p1"], twice).startswith(
+        "`bench/_suite.py --merge` of d3 on 2 cores (load 0.5 at the start):"
+    )
+    assert docs.render_section(["gateway"], twice).startswith(
+        "`make bench` of 2026-12-07 on 2 cores (load 2.5 at the start):"
+    )

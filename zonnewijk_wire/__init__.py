@@ -43,6 +43,7 @@ from zonnewijk_wire.common import (
     MAX_PAYLOAD_BYTES,
     MAX_READINGS_PER_BATCH,
     TOPIC_ROOT,
+    WIRE_REVISION,
     WIRE_VERSION,
     Strict,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "READINGS_FILTER",
     "STATUS_FILTER",
     "TOPIC_ROOT",
+    "WIRE_REVISION",
     "WIRE_VERSION",
     "DcInput",
     "DcView",

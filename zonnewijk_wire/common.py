@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 WIRE_VERSION: Literal[1] = 1
+#: Additive changes within ``v`` 1 (docs/wire-format.md, "Revisions"): 2 added the clock
+#: flags (``time_restamped``, ``time_guarded``, ``time_unknown``) and status fields.
+WIRE_REVISION = 2
 TOPIC_ROOT = "zonnewijk/v1"
 #: Largest batch a gateway may send; keeps one MQTT message well below broker limits.
 MAX_READINGS_PER_BATCH = 2000

@@ -39,6 +39,15 @@ class GatewayStatus(Strict):
     memory_readings: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="readings held in memory because the spool cannot be written"
     )
+    clock_synced: bool | None = Field(
+        default=None, description="whether the gateway's wall clock is synchronised (rev. 2)"
+    )
+    clock_source: str | None = Field(
+        default=None, description="who says so: chrony, timesyncd, kernel, file, trust (rev. 2)"
+    )
+    clock_held: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="readings held until the clock is synchronised (rev. 2)"
+    )
 
 
 class DeviceInfo(Strict):

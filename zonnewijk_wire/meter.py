@@ -66,6 +66,12 @@ class MeterFlag(StrEnum):
     SENTINEL = "sentinel"
     #: Replayed from the gateway's spool after an outage.
     REPLAYED = "replayed"
+    #: As :attr:`zonnewijk_wire.ReadingFlag.TIME_RESTAMPED` (wire revision 2).
+    TIME_RESTAMPED = "time_restamped"
+    #: As :attr:`zonnewijk_wire.ReadingFlag.TIME_GUARDED` (wire revision 2).
+    TIME_GUARDED = "time_guarded"
+    #: As :attr:`zonnewijk_wire.ReadingFlag.TIME_UNKNOWN` (wire revision 2).
+    TIME_UNKNOWN = "time_unknown"
 
 
 class PhaseValues(Strict):

@@ -51,6 +51,15 @@ class ReadingFlag(StrEnum):
     BAD_SCALE_FACTOR = "bad_scale_factor"
     #: The reading was replayed from the gateway's spool after an outage.
     REPLAYED = "replayed"
+    #: Polled while the gateway's clock was unsynchronised, held, and stamped once it synced
+    #: from the monotonic time of the poll (wire revision 2, docs/clock.md).
+    TIME_RESTAMPED = "time_restamped"
+    #: The wall clock stepped back: the stamp was moved to 1 ms after the device's previous
+    #: one, so stamps stay unique and in order (wire revision 2).
+    TIME_GUARDED = "time_guarded"
+    #: Polled while the clock was unsynchronised in a boot that ended before it synced: the
+    #: stamp is the unsynchronised clock's and must not be used for billing (wire revision 2).
+    TIME_UNKNOWN = "time_unknown"
 
 
 class DcInput(Strict):

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 __all__ = [
@@ -35,6 +35,9 @@ class DeviceRecord:
     gateway_id: str
     device_id: str
     rated_ac_power_w: float | None = None
+    #: the registry's installation (commissioning) date, a local date in the Netherlands;
+    #: readings stamped before it are refused (None: not known, not checked)
+    installed_on: date | None = None
 
 
 class DeviceDirectory(Protocol):

@@ -14,8 +14,13 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from collector.timeseries.influx import escape_key, format_field_value
-from collector.timeseries.measurements import DC_MEASUREMENT, INVERTER_MEASUREMENT
-from zonnewijk_wire import ReadingView
+from collector.timeseries.measurements import (
+    DC_MEASUREMENT,
+    INVERTER_MEASUREMENT,
+    TIME_UNKNOWN_DC_MEASUREMENT,
+    TIME_UNKNOWN_INVERTER_MEASUREMENT,
+)
+from zonnewijk_wire import ReadingFlag, ReadingView
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -60,7 +65,10 @@ def reading_lines(gateway_id: str, reading: ReadingView) -> list[str]:
         fields.append(f"vendor_events={r.vendor_events}i")
     if r.vendor_state is not None:
         fields.append(f"vendor_state={r.vendor_state}i")
-    lines = [f"{INVERTER_MEASUREMENT},{tags} {','.join(fields)} {ts_ms}"]
+    inverter, dc_name = INVERTER_MEASUREMENT, DC_MEASUREMENT
+    if r.flags and ReadingFlag.TIME_UNKNOWN in r.flags:  # stored apart (docs/clock.md)
+        inverter, dc_name = TIME_UNKNOWN_INVERTER_MEASUREMENT, TIME_UNKNOWN_DC_MEASUREMENT
+    lines = [f"{inverter},{tags} {','.join(fields)} {ts_ms}"]
     for dc in r.dc:
         dc_fields = []
         if dc.dc_current_a is not None:
@@ -70,5 +78,5 @@ def reading_lines(gateway_id: str, reading: ReadingView) -> list[str]:
         if dc.dc_voltage_v is not None:
             dc_fields.append(f"dc_voltage_v={dc.dc_voltage_v!r}")
         if dc_fields:
-            lines.append(f"{DC_MEASUREMENT},{tags},mppt={dc.mppt} {','.join(dc_fields)} {ts_ms}")
+            lines.append(f"{dc_name},{tags},mppt={dc.mppt} {','.join(dc_fields)} {ts_ms}")
     return lines

@@ -18,6 +18,7 @@ from collector.ingest.validate import (
     Problem,
     ReadingValidator,
     ValidationLimits,
+    check_installed,
     check_range,
     check_timestamp,
     remember_counter,
@@ -115,7 +116,16 @@ def check_meter_reading(
             f"meter {reading.device_id!r} is not registered on this gateway: register it with "
             "the member's consent (or fix the gateway's configuration)",
         )
-    problem = check_timestamp(reading.ts, now, limits)
+    if MeterFlag.TIME_UNKNOWN in reading.flags:
+        return Problem(
+            "time_unknown",
+            "the gateway polled this meter reading while its clock was not synchronised, in a "
+            "boot that ended before it synced: its time is unknown, so it is kept out of the "
+            "meter series (the dead letter keeps the original; docs/clock.md)",
+        )
+    problem = check_timestamp(reading.ts, now, limits) or check_installed(
+        reading.ts, record.installed_on
+    )
     if problem:
         return problem
     for name, (low, high) in METER_RANGES.items():

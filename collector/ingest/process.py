@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from collector.ingest.decode import decode_readings
 from collector.ingest.lines import reading_lines
 from collector.ingest.meter_checks import validate_meter_readings
-from collector.ingest.validate import ReadingValidator, is_implausible_value
+from collector.ingest.validate import ReadingValidator, is_implausible_value, is_time_unknown
 from collector.timeseries.influx import FieldValue, Point
 from collector.timeseries.measurements import (
     GATEWAY_STATUS_MEASUREMENT,
@@ -198,8 +198,9 @@ def process_message(
             stored.append(reading)
     if rejections:
         rejections.sort(key=lambda r: r.reading_index or 0)
-    newest = max((r.ts for r in stored), default=None)
-    oldest = min((r.ts for r in stored), default=None)
+    timed = [r.ts for r in stored if not is_time_unknown(r.flags)]  # docs/clock.md
+    newest = max(timed, default=None)
+    oldest = min(timed, default=None)
     return ProcessedMessage(
         lines, len(stored), rejections, batch_gateway, False, newest, oldest, tuple(stored)
     )

@@ -38,7 +38,7 @@ class StoreDirectory:
     def device(self, gateway_id: str, device_id: str) -> DeviceRecord | None:
         with Session(self.engine) as session:
             row = session.execute(
-                select(DeviceRow.device_id, DeviceRow.ac_rating_w)
+                select(DeviceRow.device_id, DeviceRow.ac_rating_w, DeviceRow.installed_on)
                 .join(SiteRow, SiteRow.site_id == DeviceRow.site_id)
                 .where(DeviceRow.device_id == device_id)
                 .where(
@@ -51,7 +51,7 @@ class StoreDirectory:
         if row is None:
             return None
         rating = float(row.ac_rating_w) if row.ac_rating_w else None
-        return DeviceRecord(gateway_id, device_id, rating)
+        return DeviceRecord(gateway_id, device_id, rating, installed_on=row.installed_on)
 
 
 class StoreConsents:

@@ -19,8 +19,9 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from collector.ingest.directory import (
     ConsentDirectory,
@@ -115,6 +116,41 @@ def check_timestamp(ts: datetime, now: datetime, limits: ValidationLimits) -> Pr
             "--max-age if this backlog is real",
         )
     return None
+
+
+#: Installation dates in the registry are local dates.
+_LOCAL = ZoneInfo("Europe/Amsterdam")
+
+
+def installation_start(installed_on: date) -> datetime:
+    """The first moment of the installation day, local midnight in the Netherlands [UTC-aware]."""
+    return datetime.combine(installed_on, time(0), tzinfo=_LOCAL)
+
+
+def check_installed(ts: datetime, installed_on: date | None) -> Problem | None:
+    """Refuse a reading stamped before its device was installed (a gateway clock at 1970 or
+    at a stale fake-hwclock time, or a wrong date in the registry).
+
+    Parameters
+    ----------
+    ts
+        Time of the reading [UTC].
+    installed_on
+        The registry's installation date (local), None when unknown.
+    """
+    if installed_on is None or ts >= installation_start(installed_on):
+        return None
+    return Problem(
+        "before_installation",
+        f"ts {ts.isoformat()} is before the device's installation on {installed_on.isoformat()}: "
+        "a gateway clock that was not synchronised, or a wrong installed_on in the registry",
+    )
+
+
+def is_time_unknown(flags: Iterable[ReadingFlag]) -> bool:
+    """Whether the gateway says the reading's time is unknown (polled in a boot whose clock
+    never synced): it is stored apart, never judged by its time, never billed."""
+    return ReadingFlag.TIME_UNKNOWN in flags
 
 
 def check_range(name: str, value: float, low: float, high: float) -> Problem | None:
@@ -250,9 +286,13 @@ def check_reading(
             f"device {reading.device_id!r} is not registered on this gateway: "
             "add it to the registry (or fix the gateway's configuration)",
         )
-    problem = check_timestamp(reading.ts, now, limits)
-    if problem:
-        return problem
+    time_unknown = is_time_unknown(reading.flags)
+    if not time_unknown:  # a time known to be unknown is neither in the future nor too old
+        problem = check_timestamp(reading.ts, now, limits) or check_installed(
+            reading.ts, record.installed_on
+        )
+        if problem:
+            return problem
     if reading.ac_power_w is not None:
         problem = check_ac_power(reading.ac_power_w, record.rated_ac_power_w, limits)
         if problem:
@@ -271,7 +311,7 @@ def check_reading(
                 problem = check_range(name, value, *ranges[name])
                 if problem:
                     return Problem(problem.reason, f"mppt {dc.mppt}: {problem.detail}")
-    if reading.ac_energy_wh is not None:
+    if reading.ac_energy_wh is not None and not time_unknown:
         problem = check_counter(previous_counter, reading.ts, reading.ac_energy_wh, reading.flags)
         if problem:
             return problem
@@ -329,6 +369,7 @@ def quick_accept(
     previous_counter: tuple[datetime, float] | None,
     max_power_w: float,
     bounds: QuickBounds,
+    installed_from: datetime | None = None,
 ) -> bool:
     """True only for a reading :func:`check_reading` accepts: the common case in few steps.
 
@@ -347,10 +388,16 @@ def quick_accept(
         :func:`max_ac_power_w` of the device [W].
     bounds
         The limits [field units, s].
+    installed_from
+        :func:`installation_start` of the device, None when unknown [UTC].
     """
     r = reading
     ahead_s = (r.ts - now).total_seconds()  # the formula of check_timestamp
     if ahead_s > bounds.future_tolerance_s or -ahead_s > bounds.max_age_s:
+        return False
+    if r.flags and ReadingFlag.TIME_UNKNOWN in r.flags:
+        return False  # check_reading skips the time checks for it
+    if installed_from is not None and r.ts < installed_from:
         return False
     p = r.ac_power_w
     # min(): an infinite rating must not wave infinite power through.
@@ -461,7 +508,7 @@ class ReadingValidator:
         """
         limits = self.limits
         bounds = QuickBounds.of(limits)
-        devices: dict[str, tuple[DeviceRecord | None, float]] = {}
+        devices: dict[str, tuple[DeviceRecord | None, float, datetime | None]] = {}
         good: list[R] = []
         bad: list[tuple[int, R, Problem]] = []
         with self.counters.locked() as last:
@@ -471,11 +518,18 @@ class ReadingValidator:
                 if known is None:
                     record = self.directory.device(gateway_id, device_id)
                     rated = record.rated_ac_power_w if record is not None else None
-                    known = devices[device_id] = (record, max_ac_power_w(rated, limits))
-                record, max_power_w = known
+                    installed = record.installed_on if record is not None else None
+                    known = devices[device_id] = (
+                        record,
+                        max_ac_power_w(rated, limits),
+                        None if installed is None else installation_start(installed),
+                    )
+                record, max_power_w, installed_from = known
                 key = (gateway_id, device_id)
                 previous = last.get(key)
-                if record is None or not quick_accept(reading, now, previous, max_power_w, bounds):
+                if record is None or not quick_accept(
+                    reading, now, previous, max_power_w, bounds, installed_from
+                ):
                     problem = check_reading(
                         reading,
                         now=now,
@@ -487,6 +541,6 @@ class ReadingValidator:
                         bad.append((index, reading, problem))
                         continue
                 good.append(reading)
-                if reading.ac_energy_wh is not None:
+                if reading.ac_energy_wh is not None and not is_time_unknown(reading.flags):
                     remember_counter(last, key, reading.ts, reading.ac_energy_wh)
         return good, bad

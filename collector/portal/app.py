@@ -14,7 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.enrolment import http as enrolment_http
 from collector.enrolment.service import BrokerSetup, EnrolmentService
-from collector.portal import api, fleet_api, routes_auth, routes_pages, routes_self_consumption
+from collector.portal import (
+    api,
+    fleet_api,
+    routes_auth,
+    routes_gateways,
+    routes_pages,
+    routes_self_consumption,
+)
 from collector.portal.accounts import AccountService
 from collector.portal.config import PortalConfig
 from collector.portal.i18n import translate
@@ -86,6 +93,7 @@ def create_app(
     app.include_router(routes_auth.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_self_consumption.router)
+    app.include_router(routes_gateways.router)
     app.include_router(api.router)
     app.include_router(fleet_api.router)
     app.include_router(enrolment_http.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.remote.delivery import BrokerLogin, fleet_login
 from collector.settings import Settings
 
 
@@ -25,6 +26,12 @@ class PortalConfig:
     #: mark cookies Secure even when the request arrived over plain HTTP (behind a TLS proxy
     #: that does not send X-Forwarded-Proto)
     secure_cookies: bool = False
+    #: the broker login the operator pages ask gateways for diagnostics with; None: the
+    #: "request diagnostics" button says the portal cannot reach the gateways
+    fleet_broker: BrokerLogin | None = None
+    #: how long a diagnostics request waits for the gateway's answer (a web worker waits
+    #: with it) [s]
+    diagnostics_timeout_s: float = 20.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> PortalConfig:
@@ -44,6 +51,16 @@ class PortalConfig:
             "smtp_port": int(os.environ.get("ZONNEWIJK_SMTP_PORT", "25")),
             "mail_from": os.environ.get("ZONNEWIJK_MAIL_FROM", "portaal@zonnewijk.invalid"),
             "secure_cookies": settings.environment == "production",
+            # a broker user of its own: the broker makes the user name the client id, so the
+            # CLI's ``collector-ops`` connection and the portal's would push each other off
+            "fleet_broker": fleet_login(
+                settings,
+                username=os.environ.get("ZONNEWIJK_PORTAL_MQTT_USERNAME") or None,
+                password=os.environ.get("ZONNEWIJK_PORTAL_MQTT_PASSWORD") or None,
+            ),
+            "diagnostics_timeout_s": float(
+                os.environ.get("ZONNEWIJK_PORTAL_DIAGNOSTICS_TIMEOUT_S", "20")
+            ),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

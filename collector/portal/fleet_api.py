@@ -26,6 +26,7 @@ class GatewayVersionOut(BaseModel):
     package_version: str | None
     channel: str | None
     config_version: int | None
+    config_refused: str | None
     reported_at: datetime | None
     running_since: datetime | None
     offline_since_upgrade: int
@@ -54,6 +55,7 @@ def gateways(caller: Operator, request: Request) -> FleetVersionsOut:
                 package_version=r.package_version,
                 channel=r.channel,
                 config_version=r.config_version,
+                config_refused=r.config_refused,
                 reported_at=r.reported_at,
                 running_since=r.since,
                 offline_since_upgrade=r.offline_since,

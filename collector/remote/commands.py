@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("gateway_id")
     p.add_argument("--timeout", type=float, default=60.0, help="how long to wait [s]")
     p.add_argument("--json", action="store_true", help="print the bundle as JSON")
+    p.add_argument("--by", default="operator", help="who asked (kept with the bundle)")
     _common(p)
     p.set_defaults(func=_cmd_diagnose)
     _register_releases(gw)
@@ -126,18 +127,10 @@ def _sessions(args: argparse.Namespace) -> Any:
 
 
 def login_from_settings() -> Any:
-    from collector.remote.delivery import BrokerLogin
+    from collector.remote.delivery import fleet_login
     from collector.settings import get_settings
 
-    s = get_settings()
-    password = s.fleet_mqtt_password or s.mqtt_password
-    return BrokerLogin(
-        host=s.mqtt_host,
-        port=s.mqtt_port,
-        username=s.fleet_mqtt_username or s.mqtt_username,
-        password=password.get_secret_value() if password else None,
-        tls_ca=s.mqtt_tls_ca,
-    )
+    return fleet_login(get_settings())
 
 
 def _send(args: argparse.Namespace, config: Any) -> int:
@@ -245,33 +238,36 @@ def _cmd_send(args: argparse.Namespace) -> int:
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-    from collector.remote.delivery import (
-        DeliveryError,
-        broker_link,
-        command_key,
-        request_diagnostics,
-    )
+    from collector.remote.delivery import DeliveryError
+    from collector.remote.diagnostics import ask_and_store
 
     try:
-        with _sessions(args)() as session:
-            key = command_key(session, args.gateway_id)
-        with broker_link(login_from_settings()) as link:
-            bundle = request_diagnostics(link, args.gateway_id, key, timeout_s=args.timeout)
+        stored = ask_and_store(
+            _sessions(args),
+            login_from_settings(),
+            args.gateway_id,
+            requested_by=args.by,
+            timeout_s=args.timeout,
+        )
     except DeliveryError as exc:
         print(f"gateways diagnose: {exc}", file=sys.stderr)
         return 1
-    if bundle is None:
+    if stored.document is None:
         print(
             f"gateways diagnose: no answer from {args.gateway_id} within {args.timeout:.0f} s "
-            "(offline? its last status says: zonnewijk/v1/<id>/status)",
+            "(offline? its last status says: zonnewijk/v1/<id>/status); the request is "
+            f"stored as diagnostics {stored.id}",
             file=sys.stderr,
         )
         return 1
     if args.json:
-        print(bundle.model_dump_json(indent=2))
+        print(json.dumps(stored.document, indent=2))
         return 0
-    print(json.dumps(bundle.model_dump(mode="json", exclude={"log"}), indent=2))
+    print(json.dumps({k: v for k, v in stored.document.items() if k != "log"}, indent=2))
     print("--- newest log lines ---")
-    for line in bundle.log[-40:]:
+    for line in stored.document.get("log", [])[-40:]:
         print(line)
+    print(
+        f"stored as diagnostics {stored.id} (portal: /operator/gateways/{args.gateway_id}/diagnostics)"
+    )
     return 0

@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from collector.settings import Settings
 from collector.store.gateway_models import GatewayKeyRow
 from zonnewijk_wire.control import (
     ConfigDelivery,
@@ -48,6 +49,21 @@ class BrokerLogin:
     username: str | None = None
     password: str | None = None
     tls_ca: Path | None = None
+
+
+def fleet_login(
+    settings: Settings, *, username: str | None = None, password: str | None = None
+) -> BrokerLogin:
+    """The operator tools' broker login from the settings (``ZONNEWIJK_FLEET_MQTT_*``, else the
+    collector's), with ``username``/``password`` instead when given."""
+    secret = settings.fleet_mqtt_password or settings.mqtt_password
+    return BrokerLogin(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=username or settings.fleet_mqtt_username or settings.mqtt_username,
+        password=password or (secret.get_secret_value() if secret else None),
+        tls_ca=settings.mqtt_tls_ca,
+    )
 
 
 def command_key(session: Session, gateway_id: str) -> str:

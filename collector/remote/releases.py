@@ -48,6 +48,9 @@ class GatewayReport:
     since: datetime | None
     offline_since: int
     last_stored: datetime | None
+    #: why the newest configuration sent was not applied ("version: reason"), as its newest
+    #: own status says; None when it runs the newest one
+    config_refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def load_reports(
     window = f"time > '{(now - lookback).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
     history: dict[str, list[dict[str, object]]] = {}
     for r in client.query_records(
-        'SELECT "state", "package_version", "channel", "config_version" '
+        'SELECT "state", "package_version", "channel", "config_version", "config_refused" '
         f'FROM "{GATEWAY_STATUS_MEASUREMENT}" WHERE {window} GROUP BY "gateway"',
         epoch="ms",
     ):
@@ -160,6 +163,9 @@ def _report(
             since = _ts(r["time"])
         elif since is not None and r.get("state") == "offline":
             offline += 1
+    # the gateway's own statuses carry config_version; the broker's will does not
+    own = next((r for r in reversed(rows) if r.get("config_version") is not None), None)
+    refused = own.get("config_refused") if own is not None else None
     last = rows[-1]
     return GatewayReport(
         gateway_id=gateway,
@@ -171,4 +177,5 @@ def _report(
         since=since,
         offline_since=offline,
         last_stored=last_stored,
+        config_refused=str(refused) if refused else None,
     )

@@ -8,6 +8,8 @@
 - ``gateway_configs``: each gateway's configuration as the server keeps it, one row per
   version (never updated: a change is a new version).
 - ``gateway_keys``: the per-gateway key that authenticates configs and commands.
+- ``gateway_diagnostics``: every diagnostics request (portal or CLI) and the bundle the
+  gateway answered with.
 """
 
 from __future__ import annotations
@@ -77,3 +79,25 @@ class GatewayKeyRow(Base):
     command_key: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class GatewayDiagnosticsRow(Base):
+    """One diagnostics request to a gateway and, when it answered, its bundle.
+
+    ``received_at`` and ``bundle`` stay NULL when the gateway did not answer in time (the
+    request is kept: an operator sees that it was asked and stayed silent).
+    """
+
+    __tablename__ = "gateway_diagnostics"
+    __table_args__ = (
+        Index("ix_gateway_diagnostics_gateway_requested", "gateway_id", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gateway_id: Mapped[str] = mapped_column(ID)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: the operator's e-mail address (portal) or ``--by`` (``zonnewijk gateways diagnose``)
+    requested_by: Mapped[str] = mapped_column(String(320))
+    #: the DiagnosticsBundle as the gateway sent it (JSON)
+    bundle: Mapped[str | None] = mapped_column(Text)

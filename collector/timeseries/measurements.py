@@ -15,10 +15,15 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from collector.timeseries.influx import FieldValue, Point
-from zonnewijk_wire import MeterReading, ReadingView
+from zonnewijk_wire import MeterReading, ReadingFlag, ReadingView
 
 INVERTER_MEASUREMENT = "inverter"
 DC_MEASUREMENT = "dc"
+#: Readings the gateway flagged ``time_unknown`` (polled in a boot whose clock never synced,
+#: docs/clock.md): the same fields, stored apart so settlement and dashboards, which read
+#: ``inverter`` and ``dc``, never take their (wrong) times for true.
+TIME_UNKNOWN_INVERTER_MEASUREMENT = "inverter_time_unknown"
+TIME_UNKNOWN_DC_MEASUREMENT = "dc_time_unknown"
 #: One point per stored readings message: when each gateway was last heard from.
 GATEWAY_SEEN_MEASUREMENT = "gateway_seen"
 #: The gateways' own status messages (online/offline, spool depth).
@@ -70,7 +75,10 @@ def reading_points(gateway_id: str, reading: ReadingView) -> Iterator[Point]:
         fields["flags"] = ",".join(flag.value for flag in reading.flags)
     for key, raw in reading.raw.items():
         fields[f"raw_{key}"] = float(raw)
-    yield Point(INVERTER_MEASUREMENT, tags, fields, reading.ts)
+    inverter, dc_name = INVERTER_MEASUREMENT, DC_MEASUREMENT
+    if ReadingFlag.TIME_UNKNOWN in reading.flags:
+        inverter, dc_name = TIME_UNKNOWN_INVERTER_MEASUREMENT, TIME_UNKNOWN_DC_MEASUREMENT
+    yield Point(inverter, tags, fields, reading.ts)
     for dc in reading.dc:
         dc_fields: dict[str, FieldValue] = {
             name: float(value)
@@ -78,7 +86,7 @@ def reading_points(gateway_id: str, reading: ReadingView) -> Iterator[Point]:
             if (value := getattr(dc, name)) is not None
         }
         if dc_fields:
-            yield Point(DC_MEASUREMENT, {**tags, "mppt": str(dc.mppt)}, dc_fields, reading.ts)
+            yield Point(dc_name, {**tags, "mppt": str(dc.mppt)}, dc_fields, reading.ts)
 
 
 #: Grid meters (P1 smart meters, SunSpec meters): tags ``gateway``, ``device``, ``source``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -26,6 +28,8 @@ from collector.registry.fleet_file import load_fleet_file
 from collector.registry.store_sync import sync_fleet
 from collector.store.db import session_factory
 from collector.store.testing import temporary_database
+from gateway_firmware.config import load_config
+from gateway_firmware.service import GatewayService
 
 FLEET = Path(__file__).resolve().parents[2] / "config" / "fleet.small.yaml"
 
@@ -131,3 +135,28 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
+    """``predicate()`` once it is truthy, polled every 0.1 s; AssertionError after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Running:
+    """An enrolled gateway's service running in a thread from its config file."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.service = GatewayService(load_config(config_path))
+        self.thread = threading.Thread(target=self.service.run, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.service.request_stop()
+        self.thread.join(15)
+        assert not self.thread.is_alive()

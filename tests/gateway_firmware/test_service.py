@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from collector.devtools.services import Mosquitto, free_port
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
+from gateway_firmware.clock import FakeClock
 from gateway_firmware.config import GatewayConfig, parse_config
 from gateway_firmware.service import GatewayService, SystemdNotifier, main
 from gateway_firmware.spool import Spool
@@ -238,6 +240,7 @@ def test_spool_command_shows_and_exports_backlog(
     assert summary["oldest"] == "2026-03-29T01:00:00.000Z"
     assert summary["newest"] == "2026-03-29T01:00:30.000Z"
     assert summary["dropped_total"] == 0
+    assert summary["held_for_clock"] == 0
     lines = export.read_text().splitlines()
     assert [Reading.model_validate_json(line) for line in lines] == readings[1:]
     assert main(["spool", "--config", str(config_path)]) == 0
@@ -247,3 +250,79 @@ def test_spool_command_shows_and_exports_backlog(
     assert main(["spool", "--config", str(config_path)]) == 2
     err = capsys.readouterr().err
     assert "mqtt.port" in err and "devices" in err
+
+
+def test_an_unknown_clock_sync_setting_stops_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_path = tmp_path / "gateway.yaml"
+    config_path.write_text(
+        "gateway_id: gw-1\nmqtt: {host: 127.0.0.1}\n"
+        f"spool: {{path: {tmp_path / 'spool.sqlite3'}}}\n"
+        "devices: [{device_id: inv-1, host: 127.0.0.1}]\n"
+    )
+    monkeypatch.setenv("ZONNEWIJK_GATEWAY_CLOCK_SYNC", "ntpd")
+    assert main(["run", "--config", str(config_path), "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "ZONNEWIJK_GATEWAY_CLOCK_SYNC='ntpd'" in err and "file:<path>" in err
+
+
+class _OffsetClock(FakeClock):
+    """A fake clock that runs: the machine's time plus a wall offset the test sets (1970 at
+    the start), and a sync flag the test flips."""
+
+    def __init__(self) -> None:
+        super().__init__(synced=False, boot_id="boot-service-test")
+        self.offset_ns = -time.time_ns()  # the epoch, now
+
+    def wall_ns(self) -> int:
+        return time.time_ns() + self.offset_ns
+
+    def mono_ns(self) -> int:
+        return time.monotonic_ns()
+
+
+def test_an_injected_unsynchronised_clock_holds_readings_until_it_syncs(
+    tmp_path: Path,
+    inverters: SimulatedInverters,
+    mosquitto: Mosquitto,
+    collector: Collector,
+    influx: InfluxClient,
+) -> None:
+    devices = [
+        {"device_id": "inv-a", "host": "127.0.0.1", "port": inverters.port, "unit": 1,
+         "interval_s": 1},
+    ]  # fmt: skip
+    clock = _OffsetClock()
+    service = GatewayService(
+        gateway_config(tmp_path, mosquitto.port, devices, health_port=0),
+        gateway_clock=clock,
+    )
+    thread = run_in_thread(service)
+    try:
+        wait_for(lambda: service.timekeeper.held_waiting >= 3, what="three held readings")
+        assert stored(influx) == []  # nothing was published with the 1970 clock
+        assert service.publisher.status_extra["clock_synced"] is False
+        health = service.health
+        assert health is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{health.port}/health", timeout=5) as r:
+            problems = json.load(r)["problems"]
+        assert any(p.startswith("clock not synchronised") for p in problems), problems
+        synced_at = datetime.now(UTC)
+        clock.offset_ns, clock.synced = 0, True  # NTP steps the clock and says so
+        wait_for(lambda: service.timekeeper.held_waiting == 0, what="the release")
+        held = service.timekeeper.stats.restamped
+        wait_for(lambda: len(stored(influx)) >= held + 2, what="re-stamped and new readings")
+    finally:
+        service.request_stop()
+        thread.join(15)
+    rows = stored(influx)
+    restamped = [r for r in rows if "time_restamped" in (r.get("flags") or "")]
+    assert len(restamped) == held >= 3
+    for r in restamped:  # polled in the seconds before the sync, stamped with their true time
+        at = datetime.fromtimestamp(r["time"] / 1000, tz=UTC)
+        assert synced_at - timedelta(seconds=30) < at <= synced_at
+    times = sorted(r["time"] for r in rows)
+    assert len(times) == len(set(times)) and min(times) > 1e12
+    assert service.publisher.status_extra["clock_synced"] is True
+    assert service.publisher.status_extra["clock_source"] == "fake"

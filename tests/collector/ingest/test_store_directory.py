@@ -45,8 +45,9 @@ def test_store_directory_answers_from_the_registry(tmp_path: Path) -> None:
     directory = StoreDirectory(engine)
     assert directory.gateway_known("gw-1") and directory.gateway_known("gw-9")
     assert not directory.gateway_known("gw-404")
-    assert directory.device("gw-1", "inv-1") == DeviceRecord("gw-1", "inv-1", 3680.0)
-    assert directory.device("gw-9", "inv-2") == DeviceRecord("gw-9", "inv-2", 5000.0)
+    installed = date(2025, 4, 1)  # the registry's installation date travels with the record
+    assert directory.device("gw-1", "inv-1") == DeviceRecord("gw-1", "inv-1", 3680.0, installed)
+    assert directory.device("gw-9", "inv-2") == DeviceRecord("gw-9", "inv-2", 5000.0, installed)
     assert directory.device("gw-2", "inv-2") is None  # not behind its site's gateway any more
     assert directory.device("gw-1", "inv-2") is None
     cached = CachedDirectory(directory)

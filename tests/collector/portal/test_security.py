@@ -81,6 +81,8 @@ OPERATOR_GETS = [
     "/operator/settlements/2026-10.1",
     "/operator/statements/2026-10.1/C0001",
     "/operator/members",
+    "/operator/gateways",
+    "/operator/gateways/gw-zw001/diagnostics",
 ]
 
 
@@ -92,6 +94,7 @@ def test_member_session_on_operator_routes(portal_env: PortalEnv, member_a: http
         f"/operator/alerts/{portal_env.alert_b}/ack",
         "/operator/members/M0002/invite",
         "/operator/accounts/1/deactivate",
+        "/operator/gateways/gw-zw001/diagnostics",
     ]
     for path in posts:
         assert member_a.post(path, data={"csrf_token": token}).status_code == 403, path

@@ -128,3 +128,18 @@ def test_the_commands(env: None, capsys: pytest.CaptureFixture[str]) -> None:
         == 0
     )
     assert "may be promoted (2 stable gateways)" in capsys.readouterr().out
+
+
+def test_a_refused_config_shows_until_the_gateway_applies_a_newer_one(
+    influx: InfluxClient,
+) -> None:
+    _status(influx, "gw-r", NOW - timedelta(hours=2), config_version=2)
+    _status(influx, "gw-r", NOW - timedelta(hours=1), config_version=2,
+            config_refused="3: none of its devices answered")  # fmt: skip
+    _status(influx, "gw-r", NOW - timedelta(minutes=30), state="offline")  # the will
+    [report] = load_reports(influx, now=NOW)
+    assert report.config_version == 2
+    assert report.config_refused == "3: none of its devices answered"
+    _status(influx, "gw-r", NOW - timedelta(minutes=5), config_version=4)
+    [report] = load_reports(influx, now=NOW)
+    assert report.config_version == 4 and report.config_refused is None

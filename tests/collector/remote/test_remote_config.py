@@ -7,53 +7,29 @@ an operator gets a diagnostics bundle without SSH."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fleet_fixtures import FleetServer, Subscriber
+from fleet_fixtures import FleetServer, Running, Subscriber, wait_for
 
 from collector.cli import main as zonnewijk
 from collector.devtools.services import free_port
 from collector.remote.configs import latest_config
 from collector.remote.delivery import BrokerLogin, broker_link, command_key, deliver_config
+from collector.remote.diagnostics import diagnostics_history
 from collector.remote.draft import Transport
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from gateway_firmware.cli import main as zonnewijk_gateway
-from gateway_firmware.config import load_config
-from gateway_firmware.service import GatewayService
 from zonnewijk_wire import GatewayStatus, status_topic
 from zonnewijk_wire.control import ConfigDelivery, config_topic
 from zonnewijk_wire.enrolment import EnrolmentRequest
 
 pytestmark = pytest.mark.slow
 GW = "gw-s002"
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Running:
-    def __init__(self, config_path: Path) -> None:
-        self.service = GatewayService(load_config(config_path))
-        self.thread = threading.Thread(target=self.service.run, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.service.request_stop()
-        self.thread.join(15)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture
@@ -160,6 +136,10 @@ def test_a_config_is_validated_sent_applied_acknowledged_and_survives_a_restart(
         assert bundle["spool"]["max_readings"] > 0
         assert bundle["memory"]["total_bytes"] > 0 and bundle["disk"]["free_bytes"] > 0
         assert any("version 3 refused" in line for line in bundle["log"])
+        with fleet_server.sessions() as session:  # kept on the server for the portal
+            [stored] = diagnostics_history(session, GW)
+        assert stored.document == bundle and stored.requested_by == "operator"
+        assert stored.received_at is not None and stored.received_at >= stored.requested_at
     finally:
         running.stop()
 

@@ -16,6 +16,7 @@ from settle_cases import SWAP, fleet, fleet_yaml, sunny_pairs
 
 from collector.cli import main
 from collector.devtools.services import Influxd
+from collector.ingest.process import process_message
 from collector.registry.fleet_file import Fleet
 from collector.settlement import influx_source
 from collector.settlement.counter_segments import CounterReadings
@@ -26,6 +27,7 @@ from collector.settlement.periods import parse_month
 from collector.settlement.readings_file import read_dataset, write_dataset
 from collector.store.testing import temporary_database
 from collector.timeseries.influx import InfluxClient, Point
+from zonnewijk_wire import Reading, ReadingFlag, ReadingsBatch, encode_batch, readings_topic
 
 T0 = datetime(2026, 2, 20, 0, 2, tzinfo=UTC)  # boundaries fall between readings
 T1 = datetime(2026, 4, 8, tzinfo=UTC)
@@ -318,3 +320,42 @@ def test_coarse_values_from_the_5_minute_rollups_give_the_same_settlement(
     a = settle(SettlementInputs(march, f, from_raw))
     b = settle(SettlementInputs(march, f, from_rollup))
     assert a.dumps() == b.dumps()
+
+
+def test_time_unknown_readings_never_reach_settlement(influxd: Influxd) -> None:
+    """Readings a gateway flagged ``time_unknown`` (docs/clock.md), stored by the collector's own
+    path at wrong times inside the month with a wild counter, change nothing in what
+    settlement reads."""
+    client = InfluxClient(influxd.url, f"settle_{uuid.uuid4().hex[:12]}")
+    client.create_database()
+    try:
+        raw = {"d1": raw_readings()["d1"]}
+        write_raw(client, raw)
+        march = parse_month("2026-03")
+        f = fleet_with_real_swap_counters()
+        before = load_readings(client, f, march)["d1"]
+        unknown = tuple(
+            Reading(
+                device_id="d1",
+                ts=ts,  # what a stale clock said: at the month's start, a day's last reading
+                # and the month's end, where settlement takes its counters
+                ac_energy_wh=9_000_000_000.0,
+                flags=(ReadingFlag.TIME_UNKNOWN,),
+            )
+            for ts in (
+                datetime(2026, 2, 28, 23, 0, 30, tzinfo=UTC),  # local midnight + 30 s
+                datetime(2026, 3, 15, 22, 59, 30, tzinfo=UTC),
+                datetime(2026, 3, 31, 21, 59, 30, tzinfo=UTC),  # summer time: local 23:59:30
+            )
+        )
+        batch = ReadingsBatch(gateway_id="gw-d1", seq=1, sent_at=T1, readings=unknown)
+        result = process_message(readings_topic("gw-d1"), encode_batch(batch), now=T1)
+        assert result.readings == 3 and not result.rejections
+        client.write_lines(result.lines)
+        after = load_readings(client, f, march)["d1"]
+        stored = client.query_records('SELECT count(ac_energy_wh) FROM "inverter_time_unknown"')
+        assert stored[0]["count"] == 3
+        assert after.ts_s.tolist() == before.ts_s.tolist()
+        assert after.wh.tolist() == before.wh.tolist()
+    finally:
+        client.query(f'DROP DATABASE "{client.database}"', database="", epoch=None)

@@ -68,7 +68,8 @@ def test_a_crc_error_is_one_line(pty_pair: PtyPair, meter: Callable[..., Meter])
     result = p1("--serial", pty_pair.gateway_end, "--once", "--timeout", "10")
     assert result.returncode == 1 and result.stdout == ""
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: crc mismatch: Invalid telegram. The CRC checksum")
+    assert line.startswith("error: crc mismatch: the telegram says CRC ")
+    assert line.endswith("a transmission error")
 
 
 def test_an_unknown_version_is_one_line(pty_pair: PtyPair, meter: Callable[..., Meter]) -> None:
