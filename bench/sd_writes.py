@@ -1,6 +1,7 @@
 """Bytes a gateway writes to its SD card, per reading and per day, measured on a real gateway.
 
     .venv/bin/python bench/sd_writes.py [--interval 10] [--window 180] [--warmup 20]
+        [--fsync unacknowledged|every-reading]
 
 Runs ``zonnewijk-gateway run`` as its own process: it polls a simulated SunSpec inverter (a
 pymodbus server in this process, Modbus TCP) at ``--interval`` (default 10 s, the production
@@ -105,7 +106,7 @@ def measure(
     config.write_text(
         "gateway_id: gw-sd\n"
         f"mqtt: {{host: 127.0.0.1, port: {broker.port}}}\n"
-        f"spool: {{path: {spool_path}}}\n"
+        f"spool: {{path: {spool_path}, fsync: {args.fsync}}}\n"
         f"health_port: {health_port}\n"
         "log_level: WARNING\n"
         "devices:\n"
@@ -118,7 +119,8 @@ def measure(
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        # this machine's clock is right; an unsynchronised one would hold every reading
+        env={"ZONNEWIJK_GATEWAY_CLOCK_SYNC": "trust", **os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: output.extend(proc.stdout or ()), daemon=True)
@@ -150,6 +152,12 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=180.0, help="measuring window [s]")
     parser.add_argument("--warmup", type=float, default=20.0, help="warm-up before measuring [s]")
     parser.add_argument(
+        "--fsync",
+        choices=("unacknowledged", "every-reading"),
+        default="unacknowledged",
+        help="the gateway's spool.fsync setting",
+    )
+    parser.add_argument(
         "--dir", type=Path, default=None, help="directory for the spool (default: a temp dir)"
     )
     args = parser.parse_args()
@@ -169,8 +177,8 @@ def main() -> int:
         f"{args.interval:g} s -> {per_reading:,.0f} B per reading, {per_day:.1f} MB per day"
     )
     detail = (
-        f"{readings} readings in {seconds:.0f} s at {args.interval:g} s, /proc/<pid>/io "
-        f"write_bytes of the gateway process, spool on {fs}"
+        f"{readings} readings in {seconds:.0f} s at {args.interval:g} s, spool.fsync "
+        f"{args.fsync}, /proc/<pid>/io write_bytes of the gateway process, spool on {fs}"
     )
     report("bytes_per_reading", per_reading, "B", detail=detail)
     report(

@@ -22,11 +22,19 @@ written pages as the promise allows (``bench/sd_writes.py``, docs/field-faults.m
   :data:`DELETE_FOLD_S`, before it leaves the file; until then it is hidden from the
   publisher; after a crash it may be sent once more, which the collector's point key makes
   harmless: docs/ARCHITECTURE decision 2);
-- message sequence numbers and reading ids are reserved on disk :data:`RESERVE_BLOCK` at a
-  time (a restart skips the rest of a block: both only grow, as the wire format promises);
+- the sequence number of the message that will carry a new reading at once is written in
+  the reading's transaction (``append(..., messages=1)``), not in one of its own; it stays
+  one number per message without holes, which the collector checks
+  (collector/ingest/sequence_gaps.py);
+- reading ids are reserved on disk :data:`RESERVE_BLOCK` at a time (a restart skips the rest
+  of a block: ids only grow; no one outside the gateway sees them);
 - pages of :data:`PAGE_SIZE_B` bytes (a reading is about 460 bytes), and no AUTOINCREMENT
   (its ``sqlite_sequence`` row was one more page per insert);
-- ``synchronous=FULL`` stays: a reading that is not yet acknowledged must survive a power cut.
+- an fsync only where a power cut could lose a reading (``append(..., durable=)``): a reading
+  that cannot be sent at once is committed with ``synchronous=FULL``; one that is sent at once
+  is committed with ``NORMAL`` and fsynced (:meth:`Spool.sync_due`) if its PUBACK has not come
+  within :data:`SYNC_AFTER_S`. An acknowledged reading is at the broker, so losing it from the
+  spool is harmless; deletions are never fsynced on their own.
 """
 
 from __future__ import annotations
@@ -54,12 +62,15 @@ DEFAULT_MAX_READINGS = 604_800
 #: Page size of a new spool [B]: a commit writes whole pages to the WAL, and a reading is about
 #: 460 bytes, so 1 KiB pages write a quarter of the 4 KiB default (bench/sd_writes.py).
 PAGE_SIZE_B = 1024
-#: Sequence numbers and reading ids are reserved on disk this many at a time.
+#: Reading ids are reserved on disk this many at a time.
 RESERVE_BLOCK = 1000
 #: An acknowledged reading is deleted with the next commit, or after this long without one [s].
 DELETE_FOLD_S = 15.0
 #: ... or once this many acknowledged readings wait to be deleted (a replay) [readings].
 DELETE_FOLD_ROWS = 1000
+#: A reading committed without an fsync (it was sent at once) is fsynced when its PUBACK has
+#: not come within this long [s].
+SYNC_AFTER_S = 1.0
 #: An older spool (4 KiB pages, AUTOINCREMENT) is rebuilt at start when it holds at most this
 #: many readings (seconds on a Pi); a bigger backlog is rebuilt on a later start [readings].
 UPGRADE_MAX_READINGS = 20_000
@@ -248,6 +259,11 @@ class Spool:
         #: acknowledged readings not yet deleted from the file (see DELETE_FOLD_S)
         self._acked: dict[int, None] = {}
         self._acked_since = 0.0
+        #: readings committed without an fsync and not yet acknowledged: id -> commit time [s]
+        self._unsynced: dict[int, float] = {}
+        #: sequence numbers written with a reading's commit, for the messages that carry it
+        self._prepaid: list[int] = []
+        self._sync_mode = "FULL"
         if str(path) == ":memory:":
             raise ValueError("the spool must be a file: an in-memory spool loses readings")
         if read_only:
@@ -277,8 +293,7 @@ class Spool:
             # any of them
             self._id_reserved = max(self._meta("last_id"), self._autoincrement_seq())
             self._last_id = max(self._id_reserved, self._max_id())
-            self._seq_reserved = self._meta("seq")
-            self._seq = self._seq_reserved
+            self._seq = self._meta("seq")
             self._dropped = self._meta("dropped_total")  # kept here: asked every loop
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -294,13 +309,11 @@ class Spool:
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise SpoolError(f"cannot switch {self.path} to WAL mode (got {mode})")
-            # synchronous=FULL: every commit fsyncs the WAL. With NORMAL a commit is durable
-            # against a crash of the process but not against a power cut: the WAL reaches the
-            # card when the kernel writes it back (up to ~35 s later) or at a checkpoint, so a
-            # power cut loses the readings of the last half minute, and those not yet
-            # acknowledged by the broker (all of them during an outage) are lost for good.
-            # The gateway sits on a socket someone unplugs, so each commit is fsynced; the
-            # writes stay under the budget because a reading costs one commit (module doc).
+            # synchronous=FULL (fsync the WAL at each commit) unless append(durable=False):
+            # with NORMAL a commit survives a crash of the process but not a power cut until
+            # the kernel writes the WAL back (up to ~35 s later), so only readings that are on
+            # their way to the broker are committed so, and fsynced if no PUBACK comes within
+            # SYNC_AFTER_S (module doc; docs/field-faults.md, "Storage faults").
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
             db.executescript(_HELD_SCHEMA)  # issue 18: readings held for an unsynced clock
@@ -397,12 +410,14 @@ class Spool:
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Delete the acknowledged readings still waiting for it, then close the file."""
+        """Make unacknowledged readings durable, delete acknowledged ones, close the file."""
         try:
+            if self._unsynced:
+                self.sync()
             if self._acked and not self.read_only:
                 self.flush_deletes()
-        except sqlite3.Error as exc:  # they are sent again after the restart: harmless
-            log.warning("could not delete %d acknowledged readings: %s", len(self._acked), exc)
+        except (sqlite3.Error, OSError) as exc:  # acknowledged ones come again: harmless
+            log.warning("closing the spool %s: %s", self.path, exc)
         finally:
             self._db.close()
             if self._lock_file is not None:
@@ -422,9 +437,17 @@ class Spool:
 
     # --- writing --------------------------------------------------------------------------
 
-    def append(self, readings: Sequence[Spoolable]) -> list[int]:
-        """Commit readings (inverters' or meters', durably) and return their spool ids, oldest
-        first.
+    def append(
+        self, readings: Sequence[Spoolable], *, durable: bool = True, messages: int = 0
+    ) -> list[int]:
+        """Commit readings (inverters' or meters') and return their spool ids, oldest first.
+
+        ``durable``: fsync the commit (``synchronous=FULL``). With False the readings must be
+        on their way to the broker: they are fsynced by :meth:`sync_due` unless their PUBACK
+        (:meth:`delete`) comes within :data:`SYNC_AFTER_S`.
+
+        ``messages``: sequence numbers to write in the same transaction, for the messages that
+        will carry these readings at once; :meth:`next_seq` hands them out first.
 
         The acknowledged readings waiting to be deleted are deleted in the same transaction.
         When the spool would exceed ``max_readings`` the oldest readings are dropped in the
@@ -432,6 +455,7 @@ class Spool:
         """
         if not readings:
             return []
+        self._set_sync("FULL" if durable else "NORMAL")
         first = self._last_id + 1
         ids = list(range(first, first + len(readings)))
         rows = [
@@ -457,6 +481,9 @@ class Spool:
             if ids[-1] > reserved:
                 reserved = ids[-1] + RESERVE_BLOCK - 1
                 db.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (reserved,))
+            prepaid = self._seq + len(self._prepaid) + messages
+            if messages:
+                db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (prepaid,))
             if self.audit:
                 db.executemany(
                     "INSERT INTO audit (id, device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?, ?)",
@@ -472,6 +499,12 @@ class Spool:
         self._acked.clear()
         self._last_id = ids[-1]
         self._id_reserved = reserved
+        self._prepaid += range(prepaid - messages + 1, prepaid + 1)
+        if durable:
+            self._unsynced.clear()  # the fsync made every earlier commit durable too
+        else:
+            now = self._clock()
+            self._unsynced.update(dict.fromkeys(ids, now))
         self._depth += len(rows) - dropped
         self._dropped += dropped
         if dropped:
@@ -521,6 +554,8 @@ class Spool:
         if present and not self._acked:
             self._acked_since = self._clock()
         self._acked.update(dict.fromkeys(present))
+        for i in present:
+            self._unsynced.pop(i, None)  # at the broker now: no fsync needed
         self._depth -= len(present)
         if len(self._acked) >= DELETE_FOLD_ROWS:
             self.flush_deletes()
@@ -535,9 +570,11 @@ class Spool:
         return False
 
     def flush_deletes(self) -> None:
-        """Delete the acknowledged readings now, in a transaction of their own."""
+        """Delete the acknowledged readings now, in a transaction of their own (not fsynced:
+        lost by a power cut, they are sent once more, which is harmless)."""
         if not self._acked:
             return
+        self._set_sync("NORMAL")
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -547,6 +584,38 @@ class Spool:
             db.execute("ROLLBACK")
             raise
         self._acked.clear()
+
+    def _set_sync(self, mode: str) -> None:
+        if mode != self._sync_mode:
+            self._db.execute(f"PRAGMA synchronous={mode}")
+            self._sync_mode = mode
+
+    def sync_due(self) -> bool:
+        """Fsync the WAL when a reading committed without it waited :data:`SYNC_AFTER_S` for
+        its PUBACK; True when it did (the service calls this every turn of its loop)."""
+        if self._unsynced and self._clock() - next(iter(self._unsynced.values())) >= SYNC_AFTER_S:
+            self.sync()
+            return True
+        return False
+
+    def sync(self) -> None:
+        """Make every commit so far durable: fsync the WAL (what ``synchronous=FULL`` does at
+        a commit)."""
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:  # checkpointed and removed: the database file was synced
+            self._unsynced.clear()
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._unsynced.clear()
+
+    @property
+    def unsynced(self) -> int:
+        """Readings committed without an fsync and not yet acknowledged [readings]."""
+        return len(self._unsynced)
 
     @property
     def acked_waiting(self) -> int:
@@ -558,15 +627,16 @@ class Spool:
         return list(self._acked)
 
     def next_seq(self) -> int:
-        """The next per-gateway message sequence number; the block it is in is persisted
-        before it is returned."""
-        if self._seq + 1 > self._seq_reserved:
-            reserved = self._seq + RESERVE_BLOCK
-            self._db.execute(
-                "UPDATE meta SET value = ? WHERE key = 'seq' RETURNING value", (reserved,)
-            ).fetchall()  # fetch all: the statement (and its autocommit) must run to completion
-            self._seq_reserved = reserved
-        self._seq += 1
+        """The next per-gateway message sequence number, persisted before it is returned (one
+        written with a reading by ``append(messages=)`` first)."""
+        if self._prepaid:
+            self._seq = self._prepaid.pop(0)
+            return self._seq
+        self._set_sync("FULL")  # it only grows, also across a power cut
+        row = self._db.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
+        ).fetchall()  # fetch all: the statement (and its autocommit) must run to completion
+        self._seq = int(row[0][0])
         return self._seq
 
     # --- reading --------------------------------------------------------------------------
@@ -609,7 +679,7 @@ class Spool:
         return self._dropped
 
     def seq(self) -> int:
-        """The last sequence number handed out (read-only: the highest one reserved)."""
+        """The last sequence number handed out (read-only: the last one written)."""
         return self._seq
 
     def _meta(self, key: str) -> int:
@@ -658,7 +728,7 @@ class Spool:
         A fresh spool that replaces a corrupt one must not reuse the ids of readings that are
         still in flight (their PUBACK deletes by id) nor restart the message sequence.
         """
-        if last_id <= self._last_id and last_seq <= self._seq:
+        if last_id <= self._last_id and last_seq <= self._seq + len(self._prepaid):
             return
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -671,8 +741,9 @@ class Spool:
             raise
         self._id_reserved = max(self._id_reserved, last_id)
         self._last_id = max(self._last_id, last_id)
-        self._seq_reserved = max(self._seq_reserved, last_seq)
-        self._seq = max(self._seq, last_seq)
+        if last_seq > self._seq + len(self._prepaid):
+            self._prepaid.clear()
+            self._seq = last_seq
 
     # --- readings held for an unsynchronised clock (issue 18, gateway_firmware/timekeeping.py)
 

@@ -96,6 +96,9 @@ def state_for(exc: BaseException, directory: Path) -> SpoolState:
             return "full"
     except OSError:
         return "unavailable"
+    probed = _probe(directory)
+    if probed is not None:
+        return probed
     if isinstance(exc, SpoolError) and exc.__cause__ is not None:
         exc = exc.__cause__
     if isinstance(exc, OSError):
@@ -113,6 +116,28 @@ def state_for(exc: BaseException, directory: Path) -> SpoolState:
     if code == _SQLITE_CANTOPEN:
         return "unavailable"
     return "io-error"
+
+
+def _probe(directory: Path) -> SpoolState | None:
+    """Create and remove a file in ``directory``: what the file system says, if it refuses.
+
+    SQLite reports every failed write as an I/O error, and a kernel that turned the card
+    read-only after an error need not set the read-only flag statvfs shows (ext4's
+    ``emergency_ro`` since Linux 6.x): an attempt to create a file gets the real ``EROFS``.
+    """
+    probe = directory / f".spool-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        by_errno: dict[int, SpoolState] = {
+            errno.EROFS: "read-only",
+            errno.ENOSPC: "full",
+            errno.EDQUOT: "full",
+            errno.ENOENT: "unavailable",
+        }
+        return by_errno.get(exc.errno or 0, "io-error")
+    return None
 
 
 @dataclass(frozen=True)
@@ -364,9 +389,10 @@ class GuardedSpool:
         """
         if self.state == "ok" and self._spool is not None:
             try:
+                self._spool.sync_due()
                 self._spool.flush_due()
             except (sqlite3.Error, OSError) as exc:
-                self._on_error(exc, "cannot delete acknowledged readings")
+                self._on_error(exc, "cannot sync or clean up the spool")
             return False
         if self.state == "ok" or self._clock() < self._retry_at:
             return False
@@ -407,19 +433,23 @@ class GuardedSpool:
 
     # --- the Spool interface ----------------------------------------------------------------
 
-    def append(self, readings: Sequence[Spoolable]) -> list[int]:
-        """Commit readings, or hold them in memory while the spool cannot be written."""
+    def append(
+        self, readings: Sequence[Spoolable], *, durable: bool = True, messages: int = 0
+    ) -> list[int]:
+        """Commit readings, or hold them in memory while the spool cannot be written.
+
+        ``durable=False`` and ``messages`` for readings sent at once (:meth:`Spool.append`)."""
         if not readings:
             return []
         if self._spool is not None and self.state == "ok":
             try:
-                ids = self._spool.append(readings)
+                ids = self._spool.append(readings, durable=durable, messages=messages)
                 self._last_id = max(self._last_id, *ids)
                 return ids
             except (sqlite3.Error, OSError) as exc:
                 self._on_error(exc, "cannot commit readings")
                 if self._spool is not None and self.state == "ok":  # a fresh spool
-                    return self.append(readings)
+                    return self.append(readings, durable=durable, messages=messages)
         return [self._hold(item) for item in readings]
 
     def _hold(self, item: Spoolable) -> int:

@@ -18,7 +18,7 @@ from gateway_firmware.spool import (
     DELETE_FOLD_ROWS,
     DELETE_FOLD_S,
     PAGE_SIZE_B,
-    RESERVE_BLOCK,
+    SYNC_AFTER_S,
     Spool,
     SpoolError,
 )
@@ -67,9 +67,8 @@ def test_contents_and_seq_survive_reopen(tmp_path: Path) -> None:
     assert seqs == [1, 2, 3]
     with Spool(path) as spool:
         assert spool.depth() == 3
-        # reserved in blocks: a restart skips the rest of the block, the sequence only grows
-        assert spool.next_seq() == RESERVE_BLOCK + 1
-        # ids keep growing after deletes (reserved too): replay order stays arrival order
+        assert spool.next_seq() == 4  # no holes: the collector counts them as lost messages
+        # ids keep growing after deletes (reserved in blocks): replay order stays arrival order
         old = [r.id for r in spool.iter_all()]
         spool.delete(old)
         new = spool.append([reading(9)])
@@ -351,3 +350,46 @@ def test_an_older_spool_is_rebuilt_keeping_ids_and_readings(tmp_path: Path) -> N
     with Spool(path) as spool:
         assert spool.integrity_problems() == []
         assert spool.depth() == 4
+
+
+def test_a_reading_sent_at_once_is_fsynced_only_when_its_puback_is_late(tmp_path: Path) -> None:
+    now = [0.0]
+    with Spool(tmp_path / "s.db", clock=lambda: now[0]) as spool:
+        sync_mode = "PRAGMA synchronous"
+        [quick] = spool.append([reading(0)], durable=False)
+        assert spool._db.execute(sync_mode).fetchone()[0] == 1  # NORMAL: no fsync
+        assert spool.unsynced == 1
+        spool.delete([quick])  # its PUBACK came: at the broker, nothing to fsync
+        assert spool.unsynced == 0
+        [late] = spool.append([reading(1)], durable=False)
+        now[0] += SYNC_AFTER_S / 2
+        assert not spool.sync_due()
+        now[0] += SYNC_AFTER_S / 2
+        assert spool.sync_due()  # no PUBACK within SYNC_AFTER_S: the WAL is fsynced
+        assert spool.unsynced == 0
+        spool.append([reading(2)], durable=False)
+        spool.append([reading(3)])  # not sent at once: fsynced, and so is everything before
+        assert spool._db.execute(sync_mode).fetchone()[0] == 2  # FULL
+        assert spool.unsynced == 0
+        spool.append([reading(4)], durable=False)
+    with Spool(tmp_path / "s.db") as spool:  # close() synced what was still unacknowledged
+        assert [r.reading() for r in spool.iter_all()] == [reading(i) for i in range(1, 5)]
+        assert late == spool.after(0, 1)[0].id
+
+
+def test_a_live_messages_sequence_number_is_written_with_its_reading(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as spool:
+        assert spool.next_seq() == 1
+        spool.append([reading(0)], durable=False, messages=1)
+        changes = spool._db.total_changes
+        assert spool.next_seq() == 2  # written by the append: no transaction of its own
+        assert spool._db.total_changes == changes
+        assert spool.next_seq() == 3  # none prepaid: persisted on its own
+        spool.append([reading(1)], messages=2)
+        assert [spool.next_seq(), spool.next_seq(), spool.next_seq()] == [4, 5, 6]
+    with Spool(path) as spool:
+        assert spool.next_seq() == 7  # across a restart: no hole, no repeat
+        spool.append([reading(2)], messages=1)
+    with Spool(path) as spool:  # a prepaid number never used (a crash before the publish)
+        assert spool.next_seq() == 9  # is skipped, as a message that never left
