@@ -39,6 +39,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _gateway_env import gateway_env
+
 from collector.devtools.services import Influxd, Mosquitto, free_port
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
@@ -272,7 +274,7 @@ def run_soak(
     target = int(days * READINGS_PER_SIMULATED_DAY)
     units = {u: layout_for("sunspec-int") for u in range(1, inverters + 1)}
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZONNEWIJK_")}
-    env |= {"PYTHONPATH": str(REPO), "ZONNEWIJK_INFLUX_GZIP": "false"}
+    env = gateway_env(env) | {"ZONNEWIJK_INFLUX_GZIP": "false"}
     spool = workdir / "spool.sqlite3"
     with (
         Influxd.create() as influxd,

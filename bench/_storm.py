@@ -441,13 +441,21 @@ def raise_fd_limit(needed: int) -> tuple[int, int]:
 MAX_QUEUED_BYTES = 2_000_000_000
 
 
-def storm_broker_config(max_queued_bytes: int = MAX_QUEUED_BYTES, memory_limit: int = 0) -> str:
+#: config/mosquitto/zonnewijk.conf's bound of the collector's queue [messages]
+MAX_QUEUED_MESSAGES = 1_000_000
+
+
+def storm_broker_config(
+    max_queued_bytes: int = MAX_QUEUED_BYTES,
+    memory_limit: int = 0,
+    max_queued_messages: int = MAX_QUEUED_MESSAGES,
+) -> str:
     """The bench broker's global limits (the same choices as config/mosquitto/zonnewijk.conf,
     which explains them); ``max_connections`` is the listener's."""
     return "\n".join(
         [
             # a day of the whole fleet for the collector's queue, bounded by bytes
-            "max_queued_messages 1000000",
+            f"max_queued_messages {max_queued_messages}",
             f"max_queued_bytes {max_queued_bytes}",
             f"memory_limit {memory_limit}",
             "max_inflight_messages 1000",
@@ -463,6 +471,7 @@ class StormMosquitto(Mosquitto):
     gateways: int = 0
     max_queued_bytes: int = MAX_QUEUED_BYTES
     memory_limit: int = 0
+    max_queued_messages: int = MAX_QUEUED_MESSAGES
 
     def write_config(self) -> None:
         (self.directory / "data").mkdir(exist_ok=True)
@@ -473,7 +482,7 @@ class StormMosquitto(Mosquitto):
             "persistence true",
             f"persistence_location {self.directory / 'data'}/",
             "autosave_interval 60",
-            storm_broker_config(self.max_queued_bytes, self.memory_limit),
+            storm_broker_config(self.max_queued_bytes, self.memory_limit, self.max_queued_messages),
             f"listener {self.port} 127.0.0.1",
             # every gateway, the collector(s), headroom for half-closed sockets of a reconnect
             f"max_connections {self.gateways + 200}",
@@ -558,6 +567,13 @@ class StormResult:
     #: the broker's log lines on memory (memory_limit reached)
     broker_memory_lines: int = 0
     broker_log_tail: str = ""
+    #: collector processes (more than one: a shared subscription, STORM_SHARE_GROUP)
+    collectors: int = 1
+    #: stopped early: every gateway drained and nothing new stored for ``stall_s``
+    stalled: bool = False
+    collector_stored_each: list[int] = field(default_factory=list)
+    #: each collector's CPU over the recovery (share of one core)
+    collector_cpu_each: list[float] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -579,6 +595,21 @@ class StormResult:
         )
 
 
+#: the share group of a storm with several collectors ($share/<group>/zonnewijk/v1/+/readings)
+STORM_SHARE_GROUP = "storm"
+
+
+def _stored_by_collectors(ports: Sequence[int], previous: int) -> int:
+    """Readings stored by all collectors together (``previous`` when one does not answer)."""
+    total = 0
+    for port in ports:
+        h = health(port)
+        if "readings_stored" not in h:
+            return previous
+        total += int(str(h["readings_stored"]))
+    return total
+
+
 def _count_stored(url: str, db: str) -> int:
     client = InfluxClient(url, db)
     rows = client.query_records('SELECT count("ac_power_w") FROM "inverter"')
@@ -586,12 +617,17 @@ def _count_stored(url: str, db: str) -> int:
 
 
 def _collector(
-    broker_port: int, influx_url: str, metrics_port: int, log: Path
+    broker_port: int,
+    influx_url: str,
+    metrics_port: int,
+    log: Path,
+    client_id: str = "storm-collector",
+    share_group: str = "",
 ) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable, "-m", "collector.cli", "collect",
         "--mqtt-port", str(broker_port), "--influx-url", influx_url, "--influx-db", "storm",
-        "--client-id", "storm-collector", "--share-group", "", "--no-backfill",
+        "--client-id", client_id, "--share-group", share_group, "--no-backfill",
         "--max-age-days", "30", "--metrics-port", str(metrics_port),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZONNEWIJK_")}
@@ -609,6 +645,9 @@ async def _storm(
     say: Callable[[str], None],
     max_queued_bytes: int,
     memory_limit: int,
+    collectors: int = 1,
+    stall_s: float = 30.0,
+    max_queued_messages: int = MAX_QUEUED_MESSAGES,
 ) -> StormResult:
     soft, _ = raise_fd_limit(gateways + 1000)
     say(f"RLIMIT_NOFILE {soft} for the fleet, the broker and the collector")
@@ -618,19 +657,29 @@ async def _storm(
         broker.gateways = gateways
         broker.max_queued_bytes = max_queued_bytes
         broker.memory_limit = memory_limit
+        broker.max_queued_messages = max_queued_messages
         broker.keep_directory = True
         broker.start()
-        metrics_port = free_port()
-        collector = _collector(broker.port, influxd.url, metrics_port, workdir / "collector.log")
+        # one collector: a plain subscription, as in production; several: a share group
+        group = STORM_SHARE_GROUP if collectors > 1 else ""
+        metrics_ports = [free_port() for _ in range(collectors)]
+        procs = [
+            _collector(
+                broker.port, influxd.url, port, workdir / f"collector-{i}.log",
+                client_id="storm-collector" if collectors == 1 else f"storm-collector-{i}",
+                share_group=group,
+            )
+            for i, port in enumerate(metrics_ports)
+        ]  # fmt: skip
         fleet = Fleet(gateways, "127.0.0.1", broker.port)
         try:
             deadline = time.monotonic() + 30
-            while not health(metrics_port).get("mqtt_connected"):
-                if time.monotonic() > deadline or collector.poll() is not None:
-                    raise RuntimeError(
-                        f"collector did not connect: {(workdir / 'collector.log').read_text()[-2000:]}"
-                    )
-                await asyncio.sleep(0.2)
+            for i, (proc, port) in enumerate(zip(procs, metrics_ports, strict=True)):
+                while not health(port).get("mqtt_connected"):
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        log = (workdir / f"collector-{i}.log").read_text()[-2000:]
+                        raise RuntimeError(f"collector {i} did not connect: {log}")
+                    await asyncio.sleep(0.2)
             connect_s = await fleet.connect_all(timeout_s=120, spread_s=gateways / 1000)
             say(f"{gateways} gateways connected in {connect_s:.1f} s (persistent sessions)")
             messages = day_messages(datetime.now(UTC).replace(microsecond=0), interval_s)
@@ -652,20 +701,43 @@ async def _storm(
             up_at = time.monotonic()
             pid = broker.process.pid if broker.process else 0
             say(f"broker back after {down_s:g} s; gateways back off and replay")
-            cpu0 = {"broker": cpu_s(pid), "collector": cpu_s(collector.pid),
+            cpu0 = {"broker": cpu_s(pid), "collector": sum(cpu_s(p.pid) for p in procs),
                     "influx": cpu_s(influxd.process.pid if influxd.process else 0),
                     "fleet": cpu_s(os.getpid())}  # fmt: skip
+            cpu0_each = [cpu_s(p.pid) for p in procs]
             fds_peak = fleet_fds = 0
             timeline: list[tuple[float, int, int]] = []
             stored_by_collector = 0
             recovered_at: float | None = None
+            stalled_at: float | None = None
+            progress = (-1, -1)
+            progress_at = time.monotonic()
+            collector_rss_peak = 0
             next_say = 0.0
             while time.monotonic() - up_at < timeout_s:
                 await asyncio.sleep(0.25)
                 fds_peak = max(fds_peak, fd_count(pid))
                 fleet_fds = max(fleet_fds, fd_count(os.getpid()))
-                h = await loop.run_in_executor(None, health, metrics_port)
-                stored_by_collector = int(str(h.get("readings_stored", stored_by_collector)))
+                collector_rss_peak = max(
+                    collector_rss_peak, *(_proc_status(p.pid).get("VmRSS", 0) for p in procs)
+                )
+                stored_by_collector = await loop.run_in_executor(
+                    None, _stored_by_collectors, metrics_ports, stored_by_collector
+                )
+                now_progress = (stored_by_collector, fleet.drained())
+                if now_progress != progress:
+                    progress, progress_at = now_progress, time.monotonic()
+                elif (
+                    fleet.drained() == gateways
+                    and stored_by_collector < sent
+                    and time.monotonic() - progress_at >= stall_s
+                ):
+                    # every gateway has every PUBACK (nothing more will be sent) and the
+                    # collectors stored nothing new for stall_s: what is missing will not come
+                    stalled_at = time.monotonic()
+                    say(f"  stopped early: every gateway drained, {stored_by_collector} of "
+                        f"{sent} readings stored and nothing new for {stall_s:g} s")  # fmt: skip
+                    break
                 t = time.monotonic() - up_at
                 timeline.append((round(t, 2), fleet.connected(), stored_by_collector))
                 if t >= next_say:
@@ -677,11 +749,11 @@ async def _storm(
                     break
             end = recovered_at or time.monotonic()
             window = max(end - up_at, 1e-6)
-            cpu = {"broker": cpu_s(pid), "collector": cpu_s(collector.pid),
+            cpu = {"broker": cpu_s(pid), "collector": sum(cpu_s(p.pid) for p in procs),
                    "influx": cpu_s(influxd.process.pid if influxd.process else 0),
                    "fleet": cpu_s(os.getpid())}  # fmt: skip
             await asyncio.sleep(3.0)  # a late redelivery would show up as a double
-            final = await loop.run_in_executor(None, health, metrics_port)
+            finals = [await loop.run_in_executor(None, health, p) for p in metrics_ports]
             stored = await loop.run_in_executor(None, _count_stored, influxd.url, "storm")
             back = [g.stats.reconnected_at for g in fleet.gateways]
             drained = [g.stats.drained_at for g in fleet.gateways]
@@ -693,8 +765,10 @@ async def _storm(
                 messages_sent=fleet.stat("messages_sent"),
                 readings_sent=sent,
                 stored=stored,
-                collector_readings_stored=int(str(final.get("readings_stored", 0))),
-                collector_messages=int(str(final.get("messages", 0))),
+                collector_readings_stored=sum(
+                    int(str(f.get("readings_stored", 0))) for f in finals
+                ),
+                collector_messages=sum(int(str(f.get("messages", 0))) for f in finals),
                 recovery_s=(end - up_at) if recovered_at else float("nan"),
                 reconnected_s=max((b for b in back if b), default=up_at) - up_at
                 if all(back)
@@ -708,7 +782,9 @@ async def _storm(
                 connect_failures=fleet.stat("connect_failures"),
                 sessions_resumed=fleet.stat("sessions_resumed"),
                 broker_peak_rss_mb=max(peak_broker, _proc_status(pid).get("VmHWM", 0)),
-                collector_peak_rss_mb=_proc_status(collector.pid).get("VmHWM", 0),
+                collector_peak_rss_mb=max(
+                    _proc_status(p.pid).get("VmHWM", collector_rss_peak) for p in procs
+                ),
                 influx_peak_rss_mb=_proc_status(influxd.process.pid if influxd.process else 0).get(
                     "VmHWM", 0
                 ),
@@ -722,6 +798,13 @@ async def _storm(
                 recovered=recovered_at is not None,
                 timeline=timeline,
                 max_backoff_s=max(waits, default=0.0),
+                collectors=collectors,
+                stalled=stalled_at is not None,
+                collector_stored_each=[int(str(f.get("readings_stored", 0))) for f in finals],
+                collector_cpu_each=[
+                    round((cpu_s(p.pid) - c0) / window, 3)
+                    for p, c0 in zip(procs, cpu0_each, strict=True)
+                ],
             )
             text = broker.log_path.read_text(errors="replace")
             result.broker_drop_lines = sum("dropped" in x for x in text.splitlines())
@@ -729,11 +812,13 @@ async def _storm(
             result.broker_log_tail = "\n".join(text.splitlines()[-8:])
         finally:
             await fleet.stop()
-            collector.send_signal(signal.SIGTERM)
-            try:
-                collector.wait(30)
-            except subprocess.TimeoutExpired:
-                collector.kill()
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
             broker.keep_directory = False
             broker.stop()
     return result
@@ -749,10 +834,19 @@ def run_storm(
     say: Callable[[str], None] = print,
     max_queued_bytes: int = MAX_QUEUED_BYTES,
     memory_limit: int = 0,
+    collectors: int = 1,
+    stall_s: float = 30.0,
+    max_queued_messages: int = MAX_QUEUED_MESSAGES,
 ) -> StormResult:
-    """All gateways connected, the broker restarted, a day of spool replayed; counted."""
+    """All gateways connected, the broker restarted, a day of spool replayed; counted.
+
+    ``collectors`` > 1 runs that many collector processes on one shared subscription;
+    ``stall_s``: stop early once every gateway drained and nothing new was stored for this
+    long (messages the broker dropped never arrive) [s].
+    """
     return asyncio.run(
         _storm(
-            gateways, interval_s, down_s, timeout_s, workdir, say, max_queued_bytes, memory_limit
+            gateways, interval_s, down_s, timeout_s, workdir, say, max_queued_bytes, memory_limit,
+            collectors, stall_s, max_queued_messages,
         )
-    )
+    )  # fmt: skip

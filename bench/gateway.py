@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _figures import at_most, report
+from _gateway_env import gateway_env
 
 from collector.devtools.services import Influxd, Mosquitto
 from collector.ingest.pipeline import Collector, MqttConnection
@@ -95,7 +96,7 @@ def start_gateway(config: Path, log: Path) -> subprocess.Popen[bytes]:
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=gateway_env(),
         )
 
 

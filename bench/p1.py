@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from _figures import Goal, report
+from _gateway_env import gateway_env
 
 from collector.devtools.pty import PtyPair
 from collector.devtools.services import Mosquitto
@@ -98,7 +99,7 @@ def run_gateway(
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=gateway_env(),
         )
     try:
         time.sleep(warmup_s)

@@ -1,21 +1,29 @@
 """Reconnect storm (issue 18, item 4): the whole district reconnects at once and replays a day.
 
-    .venv/bin/python bench/reconnect_storm.py [--gateways 2125] [--interval 300] [--down 5]
+    .venv/bin/python bench/reconnect_storm.py [--gateways 2125] [--interval 60] [--down 5]
+        [--collectors 1] [--max-queued-bytes 2000000000] [--max-queued-messages 1000000]
+        [--timeout 200] [--stall 30]
 
 Starts a private InfluxDB, a private Mosquitto with the storm's limits (``max_connections``,
 ``max_queued_messages``, ``max_inflight_messages``; RLIMIT_NOFILE raised for 2,125+ sockets)
 and the real collector (``zonnewijk collect``, the server's code, one process, plain
-subscription as in production). Then ``--gateways`` simulated gateways (``bench/_storm.py``:
-one asyncio loop, a small MQTT v5 client each) connect with persistent sessions; the broker
-is stopped (SIGTERM, sessions saved) and each gateway is given a day of spool; after
-``--down`` seconds the broker starts again, every gateway reconnects with the gateway's own
-jittered capped exponential backoff (``gateway_firmware/backoff.py``, 1-120 s) and replays
-its day as the gateway's publisher does (batches of 500 readings, 4 in flight, 2,000
-readings/s). The day is one inverter's readings every ``--interval`` seconds: 60 s by default
-(1,440 readings in 3 batch messages per gateway, 3.06 million readings for 2,125 gateways) so
-that the default run fits the suite's four minutes on two cores; the gateway polls every 10 s
-in production (8,640 a day, 18 messages, 4.5 GB of payload for 2,125 gateways),
-``--interval 10`` runs that (longer than four minutes here).
+subscription as in production; ``--collectors N`` runs N processes on one shared
+subscription, ``$share/storm/...``). Then ``--gateways`` simulated gateways
+(``bench/_storm.py``: one asyncio loop, a small MQTT v5 client each) connect with persistent
+sessions; the broker is stopped (SIGTERM, sessions saved) and each gateway is given a day of
+spool; after ``--down`` seconds the broker starts again, every gateway reconnects with the
+gateway's own jittered capped exponential backoff (``gateway_firmware/backoff.py``, 1-120 s)
+and replays its day as the gateway's publisher does (batches of 500 readings, 4 in flight,
+2,000 readings/s). The day is one inverter's readings every ``--interval`` seconds: 60 s by
+default (1,440 readings in 3 batch messages per gateway, 3.06 million readings for 2,125
+gateways) so that the default run fits the suite's four minutes on two cores; the gateway
+polls every 10 s in production (8,640 a day, 18 messages, 4.5 GB of payload for 2,125
+gateways), ``--interval 10`` runs that (longer than four minutes here).
+
+A run that cannot recover stops early: once every gateway has every PUBACK (nothing more
+will be sent) and the collector stored nothing new for ``--stall`` seconds, what is missing
+was dropped by the broker (its queue bound, ``--max-queued-bytes``) and never arrives; the
+bench then reports what arrived and exits 1, as it does after ``--timeout``.
 
 Recovery: from the broker's restart until every gateway has every PUBACK and the collector
 reports every reading stored. Then InfluxDB is counted: lost = sent - distinct points stored;
@@ -37,7 +45,7 @@ import tempfile
 from pathlib import Path
 
 from _figures import at_most, report
-from _storm import MAX_QUEUED_BYTES, RECONNECT_MAX_S, run_storm
+from _storm import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES, RECONNECT_MAX_S, run_storm
 
 GOAL_RECOVERY_S = RECONNECT_MAX_S + 30.0
 
@@ -55,7 +63,25 @@ def main() -> int:
         help="the broker's bound of a client's queue (production: config/mosquitto) [B]",
     )
     parser.add_argument(
+        "--max-queued-messages",
+        type=int,
+        default=MAX_QUEUED_MESSAGES,
+        help="the broker's bound of a client's queue in messages (production: config/mosquitto)",
+    )
+    parser.add_argument(
         "--memory-limit", type=int, default=0, help="the broker's memory_limit, 0: none [B]"
+    )
+    parser.add_argument(
+        "--collectors",
+        type=int,
+        default=1,
+        help="collector processes; more than one share a subscription ($share/storm/...)",
+    )
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=30.0,
+        help="stop early when every gateway drained and nothing new was stored for [s]",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zw-bench-storm-") as tmp:
@@ -67,6 +93,9 @@ def main() -> int:
             workdir=Path(tmp),
             max_queued_bytes=args.max_queued_bytes,
             memory_limit=args.memory_limit,
+            collectors=args.collectors,
+            stall_s=args.stall,
+            max_queued_messages=args.max_queued_messages,
         )
     print(
         f"storm of {r.gateways} gateways, {r.readings_per_gateway} readings each "
@@ -83,6 +112,19 @@ def main() -> int:
         f"{r.collector_messages} messages, {r.collector_readings_stored} readings stored; "
         f"InfluxDB: {r.stored} distinct points"
     )
+    if r.collectors > 1:
+        print(
+            f"  {r.collectors} collectors on one shared subscription: readings stored each "
+            f"{r.collector_stored_each}, CPU each {r.collector_cpu_each} (share of a core)"
+        )
+    if r.stalled:
+        print(
+            f"  STOPPED EARLY: every gateway had every PUBACK and nothing new was stored for "
+            f"{args.stall:g} s: {r.lost} readings were acknowledged to gateways and never "
+            "reached the collector"
+        )
+    elif not r.recovered:
+        print(f"  NOT RECOVERED within {args.timeout:g} s: {r.stored} of {r.readings_sent} stored")
     print(
         f"  peak RSS: broker {r.broker_peak_rss_mb:.0f} MB, collector "
         f"{r.collector_peak_rss_mb:.0f} MB, InfluxDB {r.influx_peak_rss_mb:.0f} MB; peak fds: "
@@ -94,7 +136,8 @@ def main() -> int:
         f"{r.influx_cpu_share:.2f}, simulated fleet {r.fleet_cpu_share:.2f}"
     )
     print(
-        f"  broker: max_queued_bytes {args.max_queued_bytes}, memory_limit {args.memory_limit}; "
+        f"  broker: max_queued_bytes {args.max_queued_bytes}, max_queued_messages "
+        f"{args.max_queued_messages}, memory_limit {args.memory_limit}; "
         f"log lines on dropped messages {r.broker_drop_lines}, on memory "
         f"{r.broker_memory_lines}"
     )

@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from collector.ingest.directory import (
@@ -52,6 +53,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-backfill", action="store_true", help="do not roll up late data")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
     p.add_argument("--heartbeat-s", type=float, default=60.0, help="log state this often")
+    p.add_argument(
+        "--sequence-state",
+        type=Path,
+        help="file keeping each gateway's highest message number across restarts, so "
+        "messages the broker dropped while the collector was away are counted",
+    )
+    p.add_argument(
+        "--sequence-grace-s",
+        type=float,
+        default=3600.0,
+        help="a gateway message missing this long counts as never arriving [s]",
+    )
     p.set_defaults(func=_cmd_collect)
 
 
@@ -113,6 +126,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         batch_max_points=_pick(args.batch_max_points, settings.collector_batch_max_points),
         batch_max_wait_s=_pick(args.batch_max_wait, settings.collector_batch_max_wait_s),
         backfiller=None if args.no_backfill else RollupBackfiller(influx),
+        sequence_state=args.sequence_state,
+        sequence_grace_s=args.sequence_grace_s,
     )
     collector.heartbeat_s = args.heartbeat_s
     # Preparing batches is CPU-bound while the writer and paho's thread wait on sockets; with

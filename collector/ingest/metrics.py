@@ -49,6 +49,11 @@ class CollectorStats:
     in_flight_max: int = 0
     influx_up: bool = True
     mqtt_connected: bool = False
+    #: Messages missing from a gateway's sequence beyond the grace: acknowledged to the
+    #: gateway by the broker and never delivered here (collector/ingest/sequence_gaps.py).
+    sequence_gaps: int = 0
+    #: Numbers missing and still within their grace.
+    sequence_holes_open: int = 0
 
     def rejected_total(self) -> int:
         return sum(self.rejected_messages.values()) + sum(self.rejected_readings.values())
@@ -77,12 +82,24 @@ class StatsExporter(PromCollector):
             in_flight_max = s.in_flight_max
             influx_up = s.influx_up
             mqtt_connected = s.mqtt_connected
+            sequence_gaps = s.sequence_gaps
+            holes_open = s.sequence_holes_open
         yield _counter("messages", "readings messages stored and acknowledged", messages)
         yield _counter("status_messages", "gateway status messages stored", status_messages)
         yield _counter("readings_stored", "readings written to InfluxDB", readings)
         yield _counter("points_written", "points written to InfluxDB", points)
         yield _counter("batches_written", "write requests InfluxDB accepted", batches)
         yield _counter("write_errors", "failed InfluxDB writes (each retry counts)", errors)
+        yield _counter(
+            "sequence_gaps",
+            "gateway messages that never arrived (holes in their sequence beyond the grace)",
+            sequence_gaps,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_sequence_holes_open",
+            "gateway sequence numbers missing and still within their grace",
+            value=holes_open,
+        )
         rejects = CounterMetricFamily(
             f"{PREFIX}_rejects",
             "messages and readings not stored, by reason",

@@ -31,12 +31,16 @@ message, at the time it was stored) and ``gateway_status`` (the gateway's status
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from collector.ingest.batches import PreparedBatch, prepare_batch
@@ -51,6 +55,7 @@ from collector.ingest.process import (
     payload_text,
     process_message,
 )
+from collector.ingest.sequence_gaps import SequenceGaps
 from collector.ingest.validate import ReadingValidator
 from collector.ingest.writer import BatchWriter
 from collector.timeseries.influx import InfluxClient, InfluxError
@@ -80,6 +85,8 @@ class Collector:
         on_rejection: Callable[[Rejection], None] | None = None,
         seed_counters: bool = True,
         backfiller: RollupBackfiller | None = None,
+        sequence_state: Path | None = None,
+        sequence_grace_s: float = 3600.0,
     ) -> None:
         self.conn = mqtt_connection
         self.influx = influx
@@ -90,6 +97,11 @@ class Collector:
         self.backfiller = backfiller
         #: How often the collector logs one line of its state [s].
         self.heartbeat_s = 60.0
+        #: Holes in each gateway's message sequence (messages the broker acknowledged to the
+        #: gateway and never delivered); the highest numbers are kept in ``sequence_state``
+        #: across restarts, so a collector that was away still sees what it missed.
+        self.sequence = SequenceGaps(grace_s=sequence_grace_s)
+        self.sequence_state = sequence_state
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self.metrics = CollectorMetrics(self.stats, self._lock)
@@ -121,6 +133,7 @@ class Collector:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, *, wait_connected_s: float = 10.0) -> None:
+        self._load_sequences()
         self._prepare_influx()
         self.intake.connect()
         self._threads = [
@@ -173,6 +186,55 @@ class Collector:
         for thread in self._threads:
             thread.join(timeout=30)
         self.intake.disconnect()
+        self.check_sequences()
+        self._save_sequences()
+
+    # -- sequence numbers ---------------------------------------------------------------------
+
+    def check_sequences(self, now_s: float | None = None) -> int:
+        """Count and log the holes older than their grace; returns the messages found."""
+        with self._lock:
+            found = self.sequence.confirm(time.monotonic() if now_s is None else now_s)
+            self.stats.sequence_gaps = self.sequence.confirmed_total
+            self.stats.sequence_holes_open = self.sequence.open_holes()
+        for gap in found[:20]:
+            log.warning(
+                "gateway %s: messages %d-%d (%d) never arrived: acknowledged to the gateway and "
+                "not delivered here (broker queue limit? docs/field-faults.md)",
+                gap.gateway_id,
+                gap.first,
+                gap.last,
+                gap.messages,
+            )
+        if len(found) > 20:
+            log.warning("... and %d more holes in gateway sequences", len(found) - 20)
+        return sum(g.messages for g in found)
+
+    def _load_sequences(self) -> None:
+        if self.sequence_state is None or not self.sequence_state.exists():
+            return
+        try:
+            data = json.loads(self.sequence_state.read_text(encoding="utf-8"))
+            highest = {str(k): int(v) for k, v in data["highest"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("cannot read %s (%s): sequences start afresh", self.sequence_state, exc)
+            return
+        self.sequence.restore(highest)
+        log.info("sequence numbers of %d gateways from %s", len(highest), self.sequence_state)
+
+    def _save_sequences(self) -> None:
+        if self.sequence_state is None:
+            return
+        with self._lock:
+            highest = self.sequence.highest()
+        tmp = self.sequence_state.with_name(self.sequence_state.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"highest": highest}), encoding="utf-8")
+            os.replace(tmp, self.sequence_state)
+        except OSError as exc:
+            log.warning("cannot save the sequence numbers to %s: %s", self.sequence_state, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def __enter__(self) -> Collector:
         self.start()
@@ -209,6 +271,7 @@ class Collector:
                 "messages": s.messages,
                 "readings_stored": s.readings_stored,
                 "rejected": s.rejected_total(),
+                "sequence_gaps": s.sequence_gaps,
             }
             ok = s.mqtt_connected and s.influx_up
         return ok, detail
@@ -284,6 +347,8 @@ class Collector:
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + self.heartbeat_s
                 self._log_heartbeat()
+                self.check_sequences()
+                self._save_sequences()
             if self.backfiller is not None:
                 self.backfiller.run_if_due()
             try:
@@ -315,6 +380,10 @@ class Collector:
                 self.stats.readings_stored += message.readings
             for gw in prepared.seen:
                 self.stats.last_seen[gw] = now
+            stored_at = time.monotonic()
+            for message in processed:
+                if message.seq is not None and message.gateway_id is not None:
+                    self.sequence.observe(message.gateway_id, message.seq, stored_at)
         for message in processed:
             for rejection in message.rejections:
                 self.dead_letters.reject(rejection)

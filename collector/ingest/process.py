@@ -70,6 +70,9 @@ class ProcessedMessage:
     status_point: Point | None = None
     #: The meter readings the lines store (a ``meter`` message).
     good_meter: tuple[MeterReading, ...] = ()
+    #: The gateway's message sequence number (readings and meter messages whose envelope
+    #: decoded; :mod:`collector.ingest.sequence_gaps` looks for holes in it).
+    seq: int | None = None
 
     @property
     def points(self) -> list[Point]:
@@ -134,6 +137,7 @@ def process_message(
     fast = decode_readings(payload, gateway_id)
     if fast is not None:  # the common case: a wholly valid batch
         batch_gateway = fast.gateway_id
+        seq = fast.seq
         readings = fast.readings
         original_index = range(len(readings))
     else:  # the wire model decides, and gives the reasons
@@ -147,6 +151,7 @@ def process_message(
                 gateway_id,
             )
         batch_gateway = decoded.gateway_id
+        seq = decoded.seq
         readings = decoded.readings
         rejections = [
             Rejection(topic, metric_reason(r.reason), r.detail, r.original, reading_index=r.index)
@@ -202,8 +207,9 @@ def process_message(
     newest = max(timed, default=None)
     oldest = min(timed, default=None)
     return ProcessedMessage(
-        lines, len(stored), rejections, batch_gateway, False, newest, oldest, tuple(stored)
-    )
+        lines, len(stored), rejections, batch_gateway, False, newest, oldest, tuple(stored),
+        seq=seq,
+    )  # fmt: skip
 
 
 def _index_of(readings: Sequence[ReadingView], reading: ReadingView) -> int:
@@ -275,6 +281,7 @@ def _process_meter(
         newest_reading=max((r.ts for r in good), default=None),
         oldest_reading=min((r.ts for r in good), default=None),
         good_meter=tuple(good),
+        seq=decoded.seq,
     )
 
 
