@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import urllib.request
 from pathlib import Path
 
 from _figures import at_most, report
+from _gateway_env import gateway_env
 
 from collector.devtools.services import Mosquitto
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
@@ -119,8 +119,7 @@ def measure(
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        # this machine's clock is right; an unsynchronised one would hold every reading
-        env={"ZONNEWIJK_GATEWAY_CLOCK_SYNC": "trust", **os.environ, "PYTHONPATH": str(REPO)},
+        env=gateway_env(),
     )
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: output.extend(proc.stdout or ()), daemon=True)
@@ -167,7 +166,10 @@ def main() -> int:
         if fs in ("tmpfs", "ramfs"):
             print(f"{workdir} is on {fs}: the kernel counts no writes there; use --dir")
             return 2
-        with Mosquitto.create() as broker, SimulatedInverters({1: layout_for("sunspec-int")}) as sim:
+        with (
+            Mosquitto.create() as broker,
+            SimulatedInverters({1: layout_for("sunspec-int")}) as sim,
+        ):
             sim.set_values(1, ac_power_w=2000.0, ac_energy_wh=1_000_000.0)
             written, readings, seconds = measure(workdir, broker, sim, args)
     per_reading = per_reading_b(written, readings)
