@@ -22,9 +22,10 @@ written pages as the promise allows (``bench/sd_writes.py``, docs/field-faults.m
   :data:`DELETE_FOLD_S`, before it leaves the file; until then it is hidden from the
   publisher; after a crash it may be sent once more, which the collector's point key makes
   harmless: docs/ARCHITECTURE decision 2);
-- the sequence number of the message that will carry a new reading at once is written in
-  the reading's transaction (``append(..., messages=1)``), not in one of its own; it stays
-  one number per message without holes, which the collector checks
+- the sequence number of the message that will carry a new reading at once is written on the
+  reading's own row (``append(..., messages=1)``, column ``seq``: no page and no transaction
+  of its own; ``meta.seq`` is written only when a deletion would take the highest number with
+  it); it stays one number per message without holes, which the collector checks
   (collector/ingest/sequence_gaps.py);
 - reading ids are reserved on disk :data:`RESERVE_BLOCK` at a time (a restart skips the rest
   of a block: ids only grow; no one outside the gateway sees them);
@@ -81,13 +82,16 @@ CREATE TABLE IF NOT EXISTS readings (
     device_id TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
     payload TEXT NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'reading'
+    kind TEXT NOT NULL DEFAULT 'reading',
+    -- the highest sequence number handed out with this row (append(messages=)), else NULL
+    seq INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
--- seq and last_id are the highest sequence number and reading id reserved (RESERVE_BLOCK).
+-- the last sequence number is the higher of meta.seq and readings.seq; last_id the highest
+-- reading id reserved (RESERVE_BLOCK).
 INSERT OR IGNORE INTO meta (key, value)
     VALUES ('seq', 0), ('dropped_total', 0), ('schema', 1), ('last_id', 0);
 -- Optional reconciliation record (``audit=True``): the key of every reading ever committed,
@@ -293,7 +297,8 @@ class Spool:
             # any of them
             self._id_reserved = max(self._meta("last_id"), self._autoincrement_seq())
             self._last_id = max(self._id_reserved, self._max_id())
-            self._seq = self._meta("seq")
+            self._meta_seq = self._meta("seq")
+            self._seq = max(self._meta_seq, self._max_row_seq())
             self._dropped = self._meta("dropped_total")  # kept here: asked every loop
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -334,6 +339,11 @@ class Spool:
                     db.execute(
                         f"ALTER TABLE {table} ADD COLUMN kind TEXT NOT NULL DEFAULT '{READING_KIND}'"
                     )
+        columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+        self._has_seq_column = "seq" in columns
+        if not self._has_seq_column and not self.read_only:
+            db.execute("ALTER TABLE readings ADD COLUMN seq INTEGER")
+            self._has_seq_column = True
         if not self.read_only:
             self._upgrade_storage()
 
@@ -403,6 +413,20 @@ class Spool:
             return 0
         return int(row[0]) if row else 0
 
+    def _max_row_seq(self) -> int:
+        if not self._has_seq_column:
+            return 0
+        row = self._db.execute("SELECT MAX(seq) FROM readings").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _keep_seq(self, carried: int = 0) -> None:
+        """Inside a transaction that deletes rows: write ``meta.seq`` unless a row written in
+        it (``carried``) holds the highest number, which the deletion may take away."""
+        highest = self._seq + len(self._prepaid)
+        if highest > self._meta_seq and carried < highest:
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (highest,))
+            self._meta_seq = highest
+
     def _max_id(self) -> int:
         row = self._db.execute("SELECT MAX(id) FROM readings").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
@@ -468,22 +492,25 @@ class Spool:
             )
             for reading_id, r in zip(ids, readings, strict=True)
         ]
+        prepaid = self._seq + len(self._prepaid) + messages
+        # the last row carries the highest number handed out with these readings
+        seqs = [None] * (len(rows) - 1) + [prepaid if messages else None]
         db = self._db
         dropped = 0
         reserved = self._id_reserved
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._delete_acked()
+            if self._acked:
+                self._keep_seq(prepaid if messages else 0)
+                self._delete_acked()
             db.executemany(
-                "INSERT INTO readings (id, device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?, ?)",
-                rows,
+                "INSERT INTO readings (id, device_id, ts_ms, payload, kind, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row, seq) for row, seq in zip(rows, seqs, strict=True)],
             )
             if ids[-1] > reserved:
                 reserved = ids[-1] + RESERVE_BLOCK - 1
                 db.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (reserved,))
-            prepaid = self._seq + len(self._prepaid) + messages
-            if messages:
-                db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (prepaid,))
             if self.audit:
                 db.executemany(
                     "INSERT INTO audit (id, device_id, ts_ms, payload, kind) VALUES (?, ?, ?, ?, ?)",
@@ -491,6 +518,7 @@ class Spool:
                 )
             excess = self._depth + len(rows) - self.max_readings
             if excess > 0:
+                self._keep_seq(prepaid if messages else 0)
                 dropped = self._drop_oldest(excess)
             db.execute("COMMIT")
         except BaseException:
@@ -578,6 +606,7 @@ class Spool:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            self._keep_seq()
             self._delete_acked()
             db.execute("COMMIT")
         except BaseException:
@@ -633,10 +662,11 @@ class Spool:
             self._seq = self._prepaid.pop(0)
             return self._seq
         self._set_sync("FULL")  # it only grows, also across a power cut
-        row = self._db.execute(
-            "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
+        self._db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'seq'", (self._seq + 1,)
         ).fetchall()  # fetch all: the statement (and its autocommit) must run to completion
-        self._seq = int(row[0][0])
+        self._seq += 1
+        self._meta_seq = self._seq
         return self._seq
 
     # --- reading --------------------------------------------------------------------------
@@ -741,6 +771,7 @@ class Spool:
             raise
         self._id_reserved = max(self._id_reserved, last_id)
         self._last_id = max(self._last_id, last_id)
+        self._meta_seq = max(self._meta_seq, last_seq)
         if last_seq > self._seq + len(self._prepaid):
             self._prepaid.clear()
             self._seq = last_seq

@@ -185,6 +185,7 @@ def _salvage(path: Path) -> tuple[list[Spoolable], int, int, int]:
             ("SELECT value FROM meta WHERE key = 'last_id'", "id"),
             ("SELECT MAX(id) FROM readings", "id"),
             ("SELECT value FROM meta WHERE key = 'seq'", "seq"),
+            ("SELECT MAX(seq) FROM readings", "seq"),
         ):
             try:
                 row = db.execute(sql).fetchone()
@@ -195,7 +196,7 @@ def _salvage(path: Path) -> tuple[list[Spoolable], int, int, int]:
             if target == "id":
                 last_id = max(last_id, int(row[0]))
             else:
-                last_seq = int(row[0])
+                last_seq = max(last_seq, int(row[0]))
         try:
             for payload, kind in db.execute("SELECT payload, kind FROM readings ORDER BY id"):
                 try:

@@ -393,3 +393,17 @@ def test_a_live_messages_sequence_number_is_written_with_its_reading(tmp_path: P
         spool.append([reading(2)], messages=1)
     with Spool(path) as spool:  # a prepaid number never used (a crash before the publish)
         assert spool.next_seq() == 9  # is skipped, as a message that never left
+
+
+def test_the_sequence_survives_the_deletion_of_the_row_that_carried_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as spool:
+        [first] = spool.append([reading(0)], durable=False, messages=1)
+        assert spool.next_seq() == 1
+        spool.delete([first])
+        [second] = spool.append([reading(1)])  # deletes the row with seq 1, carries none
+        spool.delete([second])
+        spool.flush_deletes()
+        assert spool._count() == 0
+    with Spool(path) as spool:
+        assert spool.next_seq() == 2
