@@ -17,6 +17,7 @@ from collector.dashboards.panels import (
 )
 from collector.dashboards.panels import steps as thresholds
 from collector.dashboards.targets import InfluxQL
+from collector.timeseries.measurements import TIME_UNKNOWN_INVERTER_MEASUREMENT
 from zonnewijk_wire import ReadingFlag
 
 NAME = "data-quality"
@@ -32,9 +33,13 @@ late from a gateway's spool (flag `replayed`), and gaps.
 
 
 def _flag_query(ref_id: str, flag: ReadingFlag) -> InfluxQL:
+    # readings of unknown time are kept apart, where settlement does not read (docs/clock.md)
+    measurement = (
+        TIME_UNKNOWN_INVERTER_MEASUREMENT if flag is ReadingFlag.TIME_UNKNOWN else "inverter"
+    )
     return InfluxQL(
         ref_id,
-        f'SELECT count("state") FROM "inverter" WHERE $timeFilter AND {GATEWAY} '
+        f'SELECT count("state") FROM "{measurement}" WHERE $timeFilter AND {GATEWAY} '
         f'AND "flags" =~ /(^|,){flag.value}(,|$)/ GROUP BY time($__interval) fill(0)',
         alias=flag.value,
     )
@@ -79,7 +84,9 @@ def build() -> db.Dashboard:
             min_value=0,
             description=(
                 "Flags set by the gateway (zonnewijk_wire.ReadingFlag): sentinel values, "
-                "counters stepping back or jumping, bad scale factors, replayed readings."
+                "counters stepping back or jumping, bad scale factors, replayed readings, and the "
+                "gateway's clock: re-stamped after a sync, guarded after a step back, unknown "
+                "(stored apart in inverter_time_unknown; docs/clock.md)."
             ),
         )
     )
