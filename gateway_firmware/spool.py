@@ -29,7 +29,7 @@ written pages as the promise allows (``bench/sd_writes.py``, docs/field-faults.m
   (collector/ingest/sequence_gaps.py);
 - reading ids are reserved on disk :data:`RESERVE_BLOCK` at a time (a restart skips the rest
   of a block: ids only grow; no one outside the gateway sees them);
-- pages of :data:`PAGE_SIZE_B` bytes (a reading is about 460 bytes), and no AUTOINCREMENT
+- pages of :data:`PAGE_SIZE_B` bytes (a reading takes 400-500 bytes), and no AUTOINCREMENT
   (its ``sqlite_sequence`` row was one more page per insert);
 - an fsync only where a power cut could lose a reading (``append(..., durable=)``): a reading
   that cannot be sent at once is committed with ``synchronous=FULL``; one that is sent at once
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 #: 30 days at a 10 s interval for two inverters is 518,400 readings; the default keeps 35 days.
 DEFAULT_MAX_READINGS = 604_800
 #: Page size of a new spool [B]: a commit writes whole pages to the WAL, and a reading is about
-#: 460 bytes, so 1 KiB pages write a quarter of the 4 KiB default (bench/sd_writes.py).
+#: 400-500 bytes, so 1 KiB pages write a quarter of the 4 KiB default (bench/sd_writes.py).
 PAGE_SIZE_B = 1024
 #: Reading ids are reserved on disk this many at a time.
 RESERVE_BLOCK = 1000
