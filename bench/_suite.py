@@ -57,6 +57,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("ingest", 600),
     Bench("reconnect_storm", 300),
     Bench("soak", 300),
+    Bench("sd_writes", 300),
     Bench("dashboards", 900),
     Bench("settle", 900),
     Bench("portal", 1200),

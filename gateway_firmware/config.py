@@ -124,6 +124,11 @@ class SpoolConfig(_Section):
         default=8640,
         description="readings held in memory while the spool cannot be written (full, read-only)",
     )
+    fsync: Literal["unacknowledged", "every-reading"] = Field(
+        default="unacknowledged",
+        description="fsync a reading's commit only when it cannot be sent at once or its PUBACK"
+        " is late (unacknowledged), or always (every-reading: more SD card writes)",
+    )
 
 
 class P1Config(_Section):

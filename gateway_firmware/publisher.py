@@ -369,6 +369,16 @@ class Publisher:
         if self.connected:
             self._publish_retained(device_info_topic(self.gateway_id, info.device_id), encode(info))
 
+    @staticmethod
+    def messages_for(readings: Sequence[Spoolable]) -> int:
+        """How many messages :meth:`send_live` sends for these readings (one per run of one
+        kind)."""
+        return len(_runs_of_one_kind([(0, r) for r in readings]))
+
+    def can_send_live(self) -> bool:
+        """Whether readings handed to :meth:`send_live` now would be sent at once."""
+        return self.connected and self._live_inflight < LIVE_WINDOW
+
     def send_live(self, readings: Sequence[tuple[int, Spoolable]]) -> bool:
         """Send readings that were just spooled (spool id, reading) at once, one message per
         kind (inverter readings, meter readings).
@@ -376,7 +386,7 @@ class Publisher:
         Returns False when they were left to the replay lane (not connected, or too many live
         messages already waiting for a PUBACK).
         """
-        if not readings or not self.connected or self._live_inflight >= LIVE_WINDOW:
+        if not readings or not self.can_send_live():
             return False
         for run in _runs_of_one_kind(list(readings)):
             self._publish_batch(run, replay=False)

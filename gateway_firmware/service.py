@@ -410,7 +410,12 @@ class GatewayService:
         self.readings_polled += 1
         stamped = self.timekeeper.stamp(reading, moment)  # None: held for the clock
         if stamped is not None:
-            [spool_id] = self.spool.append([stamped])  # committed before it is published
+            # committed before it is published, with its message's sequence number when it
+            # goes out at once (then fsynced only if its PUBACK is late: spool.py)
+            live = self.publisher.can_send_live()
+            [spool_id] = self.spool.append(
+                [stamped], durable=self._durable_commit(live), messages=int(live)
+            )
             self.publisher.send_live([(spool_id, stamped)])
         self._update_last_poll()
         if not sched.info_published:
@@ -433,9 +438,20 @@ class GatewayService:
         ]
         self.meter_readings += len(collected)
         if readings:
-            ids = self.spool.append(readings)  # committed before it is published
+            live = self.publisher.can_send_live()
+            ids = self.spool.append(
+                readings,
+                durable=self._durable_commit(live),
+                messages=self.publisher.messages_for(readings) if live else 0,
+            )
             self.publisher.send_live(list(zip(ids, readings, strict=True)))
         self._update_last_poll()
+
+    def _durable_commit(self, live: bool) -> bool:
+        """Whether a new reading's commit is fsynced: always with ``spool.fsync:
+        every-reading``; otherwise only when it cannot be sent at once (not ``live``; the
+        spool fsyncs a sent one whose PUBACK is late: gateway_firmware/spool.py)."""
+        return self.config.spool.fsync == "every-reading" or not live
 
     def _report_spool(self) -> None:
         """Put the spool's state into the status message (at once when it changed) and the

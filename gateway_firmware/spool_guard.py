@@ -8,7 +8,8 @@ service and the publisher use (``append``, ``delete``, ``after``, ``next_seq``, 
   I/O errors, ``EROFS``, ``SQLITE_READONLY``) or **I/O error**: readings that cannot be
   committed are held in a bounded in-memory buffer (``memory_readings``, default one day of one
   inverter at 10 s) and published at once as usual; when the buffer overflows, the oldest are
-  dropped and counted (in ``spool_dropped`` of the status, logged at ERROR). Acknowledgements
+  dropped and counted (in ``spool_dropped`` of the status, logged at ERROR; a dropped reading
+  whose PUBACK still arrives was delivered and is counted back). Acknowledgements
   that cannot be deleted are remembered and deleted later. Every ``retry_s`` the guard tries to
   write again; once it can, the buffered readings are committed to the spool and the state is
   ``ok`` again.
@@ -95,6 +96,9 @@ def state_for(exc: BaseException, directory: Path) -> SpoolState:
             return "full"
     except OSError:
         return "unavailable"
+    probed = _probe(directory)
+    if probed is not None:
+        return probed
     if isinstance(exc, SpoolError) and exc.__cause__ is not None:
         exc = exc.__cause__
     if isinstance(exc, OSError):
@@ -112,6 +116,28 @@ def state_for(exc: BaseException, directory: Path) -> SpoolState:
     if code == _SQLITE_CANTOPEN:
         return "unavailable"
     return "io-error"
+
+
+def _probe(directory: Path) -> SpoolState | None:
+    """Create and remove a file in ``directory``: what the file system says, if it refuses.
+
+    SQLite reports every failed write as an I/O error, and a kernel that turned the card
+    read-only after an error need not set the read-only flag statvfs shows (ext4's
+    ``emergency_ro`` since Linux 6.x): an attempt to create a file gets the real ``EROFS``.
+    """
+    probe = directory / f".spool-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        by_errno: dict[int, SpoolState] = {
+            errno.EROFS: "read-only",
+            errno.ENOSPC: "full",
+            errno.EDQUOT: "full",
+            errno.ENOENT: "unavailable",
+        }
+        return by_errno.get(exc.errno or 0, "io-error")
+    return None
 
 
 @dataclass(frozen=True)
@@ -155,17 +181,22 @@ def _salvage(path: Path) -> tuple[list[Spoolable], int, int, int]:
         return found, unreadable, last_id, last_seq
     try:
         for sql, target in (
-            ("SELECT seq FROM sqlite_sequence WHERE name = 'readings'", "id"),
+            ("SELECT seq FROM sqlite_sequence WHERE name = 'readings'", "id"),  # older spools
+            ("SELECT value FROM meta WHERE key = 'last_id'", "id"),
+            ("SELECT MAX(id) FROM readings", "id"),
             ("SELECT value FROM meta WHERE key = 'seq'", "seq"),
+            ("SELECT MAX(seq) FROM readings", "seq"),
         ):
             try:
                 row = db.execute(sql).fetchone()
             except sqlite3.Error:
                 continue
-            if row is not None and target == "id":
-                last_id = int(row[0])
-            elif row is not None:
-                last_seq = int(row[0])
+            if row is None or row[0] is None:
+                continue
+            if target == "id":
+                last_id = max(last_id, int(row[0]))
+            else:
+                last_seq = max(last_seq, int(row[0]))
         try:
             for payload, kind in db.execute("SELECT payload, kind FROM readings ORDER BY id"):
                 try:
@@ -219,6 +250,8 @@ class GuardedSpool:
         self._memory: dict[int, SpooledReading] = {}
         self._next_memory_id = MEMORY_ID_BASE
         self._pending_deletes: set[int] = set()
+        #: readings dropped from the full memory buffer, perhaps still in flight
+        self._dropped_ids: dict[int, None] = {}
         self._last_id = 0
         self._last_seq = 0
         self._dropped_on_disk = 0
@@ -230,17 +263,21 @@ class GuardedSpool:
         self._retry_at = 0.0
         self._memory_held: dict[int, HeldReading] = {}
         self._next_memory_held = MEMORY_ID_BASE
-        self._open()
+        self._open(starting=True)
 
     # --- opening, failing, recovering -------------------------------------------------------
 
-    def _open(self) -> None:
+    def _open(self, *, starting: bool = False) -> None:
+        """Open the spool file; at start a configuration mistake (a missing directory, a
+        spool in use by another process) raises, later it is one more storage fault."""
         try:
-            spool = Spool(self.path, max_readings=self.max_readings, audit=self.audit)
+            spool = Spool(
+                self.path, max_readings=self.max_readings, audit=self.audit, clock=self._clock
+            )
         except SpoolError as exc:
             if is_corrupt(exc):
                 self._replace_corrupt(str(exc.__cause__))
-            elif "in use by another" in str(exc) or not self.path.parent.is_dir():
+            elif starting and ("in use by another" in str(exc) or not self.path.parent.is_dir()):
                 raise  # a configuration mistake, not a storage fault
             else:
                 self._fail(exc, "cannot open the spool")
@@ -297,7 +334,9 @@ class GuardedSpool:
             unreadable,
         )
         try:
-            spool = Spool(self.path, max_readings=self.max_readings, audit=self.audit)
+            spool = Spool(
+                self.path, max_readings=self.max_readings, audit=self.audit, clock=self._clock
+            )
             spool.continue_after(last_id=self._last_id, last_seq=self._last_seq)
             if readings:
                 spool.append(readings)
@@ -329,6 +368,8 @@ class GuardedSpool:
 
     def _close_quietly(self) -> None:
         if self._spool is not None:
+            # acknowledged readings whose deletion may not reach the file: deleted later
+            self._pending_deletes.update(self._spool.acked_ids())
             try:
                 self._spool.close()
             except (sqlite3.Error, OSError) as exc:
@@ -342,9 +383,24 @@ class GuardedSpool:
             self._fail(exc, action)
 
     def maintain(self) -> bool:
-        """Try a failed spool again when it is due; True when it has just become writable."""
+        """Try a failed spool again when it is due; True when it has just become writable.
+
+        While the spool is fine, delete the acknowledged readings that waited long enough for
+        a commit to carry their deletion (:meth:`Spool.flush_due`).
+        """
+        if self.state == "ok" and self._spool is not None:
+            try:
+                self._spool.sync_due()
+                self._spool.flush_due()
+            except (sqlite3.Error, OSError) as exc:
+                self._on_error(exc, "cannot sync or clean up the spool")
+            return False
         if self.state == "ok" or self._clock() < self._retry_at:
             return False
+        if self.state != "full":
+            # a card remounted read-only after I/O errors (or unmounted) is back only on fresh
+            # file handles: after a repair and a new mount, the old ones still fail
+            self._close_quietly()
         if self._spool is None:
             self._open()
             if self._spool is None:
@@ -378,27 +434,36 @@ class GuardedSpool:
 
     # --- the Spool interface ----------------------------------------------------------------
 
-    def append(self, readings: Sequence[Spoolable]) -> list[int]:
-        """Commit readings, or hold them in memory while the spool cannot be written."""
+    def append(
+        self, readings: Sequence[Spoolable], *, durable: bool = True, messages: int = 0
+    ) -> list[int]:
+        """Commit readings, or hold them in memory while the spool cannot be written.
+
+        ``durable=False`` and ``messages`` for readings sent at once (:meth:`Spool.append`)."""
         if not readings:
             return []
         if self._spool is not None and self.state == "ok":
             try:
-                ids = self._spool.append(readings)
+                ids = self._spool.append(readings, durable=durable, messages=messages)
                 self._last_id = max(self._last_id, *ids)
                 return ids
             except (sqlite3.Error, OSError) as exc:
                 self._on_error(exc, "cannot commit readings")
                 if self._spool is not None and self.state == "ok":  # a fresh spool
-                    return self.append(readings)
+                    return self.append(readings, durable=durable, messages=messages)
         return [self._hold(item) for item in readings]
 
     def _hold(self, item: Spoolable) -> int:
         self._next_memory_id += 1
         self._memory[self._next_memory_id] = _row(self._next_memory_id, item)
         while len(self._memory) > self.memory_max:
-            del self._memory[next(iter(self._memory))]
+            oldest = next(iter(self._memory))
+            del self._memory[oldest]
             self.memory_dropped += 1
+            # it may be in flight: a PUBACK that still comes means it was delivered after all
+            self._dropped_ids[oldest] = None
+            while len(self._dropped_ids) > self.memory_max:
+                del self._dropped_ids[next(iter(self._dropped_ids))]
             if self.memory_dropped in (1, 10) or self.memory_dropped % 100 == 0:
                 log.error(
                     "memory buffer full (%d readings) while the spool is %s: dropped the oldest, "
@@ -416,6 +481,9 @@ class GuardedSpool:
         for i in ids:
             if i >= MEMORY_ID_BASE:
                 removed += self._memory.pop(i, None) is not None
+                if i in self._dropped_ids:  # dropped from memory, yet delivered
+                    del self._dropped_ids[i]
+                    self.memory_dropped -= 1
             else:
                 on_disk.append(i)
         if not on_disk:

@@ -100,6 +100,8 @@ class Intake:
         self.queue: queue.Queue[Delivery] = queue.Queue(maxsize=max(1, conn.receive_maximum))
         self._generation = 0
         self._connected = threading.Event()
+        #: The SUBSCRIBE in flight: its message id and topic filters.
+        self._subscribing: tuple[int, list[str]] = (-1, [])
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -116,6 +118,7 @@ class Intake:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.enable_logger(_MQTT_LOG)  # paho's own log, at DEBUG
         return client
@@ -151,7 +154,31 @@ class Intake:
         topics = [(self.readings_subscription, 1), (self._subscription(METER_FILTER), 1)]
         if self.conn.subscribe_status:
             topics.append((self._subscription(STATUS_FILTER), 1))
-        client.subscribe(topics)
+        _, mid = client.subscribe(topics)
+        self._subscribing = (-1 if mid is None else mid, [t for t, _ in topics])
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        """Connected means subscribed: a message published before the broker took the
+        SUBSCRIBE would not reach a new session (so /health and wait_connected wait for it)."""
+        expected_mid, topics = self._subscribing
+        if mid != expected_mid:
+            return
+        refused = [t for t, rc in zip(topics, reason_codes, strict=False) if rc.is_failure]
+        if refused:
+            log.error(
+                "broker refused the collector's subscription to %s: %s - check its ACL",
+                ", ".join(refused),
+                ", ".join(str(rc) for rc in reason_codes if rc.is_failure),
+                extra={"event": "subscription_refused"},
+            )
+            return
         with self._lock:
             self._stats.mqtt_connected = True
         self._connected.set()

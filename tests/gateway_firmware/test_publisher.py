@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -43,6 +43,9 @@ def reading(i: int, device: str = "inv-1") -> Reading:
         ac_energy_wh=1_000_000.0 + i,
         state=InverterState.PRODUCING,
     )
+
+
+T = TypeVar("T")
 
 
 class Subscriber:
@@ -81,12 +84,29 @@ class Subscriber:
     def meter_readings(self) -> list[MeterReading]:
         return [r for p in self.on("/meter") for r in decode_meter_batch(p).readings]
 
+    def readings_when(self, count: int, timeout_s: float = 10.0) -> list[Reading]:
+        """The readings once ``count`` have arrived (a PUBACK to the publisher does not mean
+        the broker's copy reached this subscriber yet), or what came within ``timeout_s``."""
+        return _when(self.readings, count, timeout_s)
+
+    def meter_readings_when(self, count: int, timeout_s: float = 10.0) -> list[MeterReading]:
+        return _when(self.meter_readings, count, timeout_s)
+
     def statuses(self) -> list[GatewayStatus]:
         return [GatewayStatus.model_validate_json(p) for p in self.on("/status")]
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _when(get: Callable[[], list[T]], count: int, timeout_s: float) -> list[T]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = get()
+        if len(got) >= count or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -142,7 +162,7 @@ def test_live_reading_is_deleted_only_after_puback(
             assert pub.send_live(list(zip(ids, [reading(0), reading(0, "inv-2")], strict=True)))
             pump(pub, lambda: spool.depth() == 0)
             assert pub.stats.readings_acked == 2
-            got = subscriber.readings()
+            got = subscriber.readings_when(2)
             assert got == [reading(0), reading(0, device="inv-2")]  # live: not flagged
             batch = json.loads(subscriber.on("/readings")[0])
             assert batch["gateway_id"] == GW and batch["seq"] == 1
@@ -182,11 +202,10 @@ def test_meter_readings_go_to_the_meter_topic_live_and_replayed(
             pump(pub, lambda: spool.depth() == 0 and pub.in_flight_readings == 0)
         finally:
             pub.stop()
-    time.sleep(0.2)
-    meters = subscriber.meter_readings()
+    meters = subscriber.meter_readings_when(11)
     assert [m.ts for m in meters] == [meter_reading(i).ts for i in (*range(0, 30, 3), 100)]
     assert all(m.flags == ("replayed",) for m in meters[:-1]) and meters[-1].flags == ()
-    assert [r.ac_energy_wh for r in subscriber.readings()] == [
+    assert [r.ac_energy_wh for r in subscriber.readings_when(31)] == [
         1_000_000.0 + i for i in (*range(30), 100)
     ]
     for payload in subscriber.on("/meter"):  # a meter message never carries an inverter reading
@@ -202,8 +221,7 @@ def test_backlog_is_replayed_oldest_first_in_batches(
         pub.start()
         try:
             pump(pub, lambda: spool.depth() == 0 and pub.in_flight_readings == 0)
-            time.sleep(0.2)
-            got = subscriber.readings()
+            got = subscriber.readings_when(1234)
             assert [r.ac_energy_wh for r in got] == [1_000_000.0 + i for i in range(1234)]
             assert all(r.flags == ("replayed",) for r in got)
             payloads = subscriber.on("/readings")
@@ -237,8 +255,7 @@ def test_replay_is_rate_limited_and_live_readings_overtake_it(
             pub.stop()
     # 600 readings at 300/s with a bucket of 100: at least (600 - 100) / 300 s
     assert elapsed >= 1.6
-    time.sleep(0.2)
-    order = [r.device_id for r in subscriber.readings()]
+    order = [r.device_id for r in subscriber.readings_when(601)]
     assert replayed_before < 600, "the live reading waited for the backlog"
     # one connection, one topic, QoS 1: the broker keeps the order they were sent in
     assert order.index("inv-9") == replayed_before

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway_firmware.spool import Spool, SpoolError
+from gateway_firmware.spool import (
+    DELETE_FOLD_ROWS,
+    DELETE_FOLD_S,
+    PAGE_SIZE_B,
+    SYNC_AFTER_S,
+    Spool,
+    SpoolError,
+)
 from zonnewijk_wire import DcInput, InverterState, MeterReading, MeterSource, Reading
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -60,12 +67,16 @@ def test_contents_and_seq_survive_reopen(tmp_path: Path) -> None:
     assert seqs == [1, 2, 3]
     with Spool(path) as spool:
         assert spool.depth() == 3
-        assert spool.next_seq() == 4
-        # ids keep growing after deletes (AUTOINCREMENT): replay order stays arrival order
+        assert spool.next_seq() == 4  # no holes: the collector counts them as lost messages
+        # ids keep growing after deletes (reserved in blocks): replay order stays arrival order
         old = [r.id for r in spool.iter_all()]
         spool.delete(old)
         new = spool.append([reading(9)])
         assert new[0] > max(old)
+        spool.delete(new)
+    with Spool(path) as spool:  # even when the spool was empty at the restart
+        assert spool.depth() == 0
+        assert spool.append([reading(10)])[0] > new[0]
 
 
 def test_bounded_spool_drops_oldest_and_says_so(
@@ -170,19 +181,23 @@ def test_committed_readings_survive_kill_9(tmp_path: Path) -> None:
     assert proc.stdout is not None
     committed: set[int] = set()
     deleted: set[int] = set()
+    #: acknowledged, but no commit printed since: their deletion may not have been committed
+    unsure: set[int] = set()
     for _ in range(400):
         line = proc.stdout.readline()
         if line.startswith("deleted"):
-            deleted.add(int(line.split()[1]))
+            unsure.add(int(line.split()[1]))
         else:
             committed.update(int(x) for x in line.split())
+            deleted |= unsure  # this commit carried their deletion (folded into the insert)
+            unsure = set()
     os.kill(proc.pid, signal.SIGKILL)  # mid-write, no cleanup
     proc.wait(10)
     proc.stdout.close()
     with Spool(path) as spool:
         assert spool._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         present = {r.id for r in spool.iter_all()}
-        assert committed - deleted <= present
+        assert committed - deleted - unsure <= present
         assert not (deleted & present)
         # anything beyond what was printed was committed between print and kill
         assert all(i > max(committed) for i in present - committed)
@@ -258,3 +273,137 @@ def test_a_spool_from_before_meter_readings_is_upgraded(tmp_path: Path) -> None:
         spool.append([meter_reading(1)])
         assert [r.item() for r in spool.iter_all()] == [reading(3), meter_reading(1)]
         assert spool.seq() == 7
+
+
+def test_an_acknowledgement_costs_no_transaction_of_its_own(tmp_path: Path) -> None:
+    now = [0.0]
+    path = tmp_path / "s.db"
+    with Spool(path, clock=lambda: now[0]) as spool:
+        ids = spool.append([reading(0), reading(1)])
+        changes = spool._db.total_changes
+        assert spool.delete(ids[:1]) == 1
+        assert spool._db.total_changes == changes  # nothing written yet
+        assert spool.depth() == 1 and [r.id for r in spool.after(0, 10)] == ids[1:]
+        assert spool.stats().depth == 1
+        with Spool(path, read_only=True) as viewer:
+            assert viewer.stats().depth == 2  # still in the file
+        spool.append([reading(2)])  # the next commit carries the deletion
+        with Spool(path, read_only=True) as viewer:
+            assert [r.id for r in viewer.iter_all()] == [ids[1], ids[1] + 1]
+        spool.delete(ids[1:])
+        assert not spool.flush_due()  # no commit for a while: deleted after DELETE_FOLD_S
+        now[0] += DELETE_FOLD_S
+        assert spool.flush_due()
+        with Spool(path, read_only=True) as viewer:
+            assert viewer.stats().depth == 1
+        spool.delete([ids[1] + 1])
+    with Spool(path) as spool:  # close() deleted what was acknowledged
+        assert spool.depth() == 0
+
+
+def test_a_long_replay_deletes_in_batches(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        ids = spool.append([reading(i) for i in range(DELETE_FOLD_ROWS + 10)])
+        spool.delete(ids[: DELETE_FOLD_ROWS - 1])
+        assert spool.acked_waiting == DELETE_FOLD_ROWS - 1
+        spool.delete(ids[DELETE_FOLD_ROWS - 1 : DELETE_FOLD_ROWS])
+        assert spool.acked_waiting == 0  # flushed at DELETE_FOLD_ROWS
+        assert spool._count() == 10
+        assert [r.id for r in spool.after(0, 5)] == ids[DELETE_FOLD_ROWS : DELETE_FOLD_ROWS + 5]
+
+
+def test_new_spools_use_small_pages_and_no_autoincrement(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        assert spool._db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE_B
+        create = spool._db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'readings'"
+        ).fetchone()[0]
+        assert "AUTOINCREMENT" not in create.upper()
+
+
+def test_an_older_spool_is_rebuilt_keeping_ids_and_readings(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        PRAGMA page_size=4096;
+        CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL, payload TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'reading');
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('seq', 40), ('dropped_total', 0), ('schema', 1);
+        """
+    )
+    for i in range(5):
+        db.execute(
+            "INSERT INTO readings (device_id, ts_ms, payload) VALUES (?, ?, ?)",
+            ("inv-1", i, reading(i).model_dump_json()),
+        )
+    db.execute("DELETE FROM readings WHERE id > 3")  # ids 4 and 5 were handed out
+    db.commit()
+    db.close()
+    with Spool(path) as spool:
+        assert spool._db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE_B
+        assert spool._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert [r.item() for r in spool.iter_all()] == [reading(i) for i in range(3)]
+        assert spool.append([reading(9)])[0] > 5
+        assert spool.next_seq() > 40
+    with Spool(path) as spool:
+        assert spool.integrity_problems() == []
+        assert spool.depth() == 4
+
+
+def test_a_reading_sent_at_once_is_fsynced_only_when_its_puback_is_late(tmp_path: Path) -> None:
+    now = [0.0]
+    with Spool(tmp_path / "s.db", clock=lambda: now[0]) as spool:
+        sync_mode = "PRAGMA synchronous"
+        [quick] = spool.append([reading(0)], durable=False)
+        assert spool._db.execute(sync_mode).fetchone()[0] == 1  # NORMAL: no fsync
+        assert spool.unsynced == 1
+        spool.delete([quick])  # its PUBACK came: at the broker, nothing to fsync
+        assert spool.unsynced == 0
+        [late] = spool.append([reading(1)], durable=False)
+        now[0] += SYNC_AFTER_S / 2
+        assert not spool.sync_due()
+        now[0] += SYNC_AFTER_S / 2
+        assert spool.sync_due()  # no PUBACK within SYNC_AFTER_S: the WAL is fsynced
+        assert spool.unsynced == 0
+        spool.append([reading(2)], durable=False)
+        spool.append([reading(3)])  # not sent at once: fsynced, and so is everything before
+        assert spool._db.execute(sync_mode).fetchone()[0] == 2  # FULL
+        assert spool.unsynced == 0
+        spool.append([reading(4)], durable=False)
+    with Spool(tmp_path / "s.db") as spool:  # close() synced what was still unacknowledged
+        assert [r.reading() for r in spool.iter_all()] == [reading(i) for i in range(1, 5)]
+        assert late == spool.after(0, 1)[0].id
+
+
+def test_a_live_messages_sequence_number_is_written_with_its_reading(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as spool:
+        assert spool.next_seq() == 1
+        spool.append([reading(0)], durable=False, messages=1)
+        changes = spool._db.total_changes
+        assert spool.next_seq() == 2  # written by the append: no transaction of its own
+        assert spool._db.total_changes == changes
+        assert spool.next_seq() == 3  # none prepaid: persisted on its own
+        spool.append([reading(1)], messages=2)
+        assert [spool.next_seq(), spool.next_seq(), spool.next_seq()] == [4, 5, 6]
+    with Spool(path) as spool:
+        assert spool.next_seq() == 7  # across a restart: no hole, no repeat
+        spool.append([reading(2)], messages=1)
+    with Spool(path) as spool:  # a prepaid number never used (a crash before the publish)
+        assert spool.next_seq() == 9  # is skipped, as a message that never left
+
+
+def test_the_sequence_survives_the_deletion_of_the_row_that_carried_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as spool:
+        [first] = spool.append([reading(0)], durable=False, messages=1)
+        assert spool.next_seq() == 1
+        spool.delete([first])
+        [second] = spool.append([reading(1)])  # deletes the row with seq 1, carries none
+        spool.delete([second])
+        spool.flush_deletes()
+        assert spool._count() == 0
+    with Spool(path) as spool:
+        assert spool.next_seq() == 2
