@@ -20,14 +20,11 @@ backlog stored within 60 s. Recorded as figures (``bench/_figures.py``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +36,7 @@ from collector.devtools.services import Influxd, Mosquitto, free_port
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
+from gateway_firmware import health
 from gateway_firmware.spool import Spool
 from zonnewijk_wire import InverterState, Reading
 
@@ -95,14 +93,10 @@ def write_config(
 
 
 def spool_depth(health_port: int) -> int | None:
-    """Readings the gateway says wait for a PUBACK (its health endpoint), None before it
-    answers."""
+    """Readings the gateway says wait for a PUBACK, None before its health endpoint answers."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health", timeout=2) as r:
-            return int(json.loads(r.read())["spool"]["depth"])
-    except urllib.error.HTTPError as exc:  # 503 while unhealthy: the body still says
-        return int(json.loads(exc.read())["spool"]["depth"])
-    except (OSError, KeyError, ValueError):
+        return health.spool_depth(health.read_health(health_port))
+    except (OSError, ValueError):
         return None
 
 
@@ -220,9 +214,7 @@ def replay(
             deadline = started + 300
             while time.monotonic() < deadline:
                 peak = max(peak, memory_mb(proc.pid)[1])
-                # The gateway's own count: acknowledged readings stay in the file until the
-                # next commit deletes them (gateway_firmware/spool.py), so a reader of the
-                # file would see them as waiting.
+                # The gateway's own count (see gateway_firmware.health.spool_depth).
                 if drained_s != drained_s and spool_depth(health_port) == 0:  # nan: not yet
                     drained_s = time.monotonic() - started
                 rows = influx.query_records(query)
