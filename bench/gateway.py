@@ -32,10 +32,11 @@ from pathlib import Path
 from _figures import at_most, report
 from _gateway_env import gateway_env
 
-from collector.devtools.services import Influxd, Mosquitto
+from collector.devtools.services import Influxd, Mosquitto, free_port
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
+from gateway_firmware import health
 from gateway_firmware.spool import Spool
 from zonnewijk_wire import InverterState, Reading
 
@@ -72,6 +73,7 @@ def write_config(
     interval_s: float,
     spool_path: Path,
     replay_rate: float | None = None,
+    health_port: int | None = None,
 ) -> None:
     rate = f", replay_readings_per_s: {replay_rate}" if replay_rate else ""
     lines = [
@@ -79,6 +81,7 @@ def write_config(
         f"mqtt: {{host: 127.0.0.1, port: {broker_port}}}",
         f"spool: {{path: {spool_path}{rate}}}",
         "log_level: WARNING",
+        *([f"health_port: {health_port}"] if health_port else []),
         "devices:",
     ]
     for unit in range(1, devices + 1):
@@ -87,6 +90,14 @@ def write_config(
             f" interval_s: {interval_s}}}"
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+def spool_depth(health_port: int) -> int | None:
+    """Readings the gateway says wait for a PUBACK, None before its health endpoint answers."""
+    try:
+        return health.spool_depth(health.read_health(health_port))
+    except (OSError, ValueError):
+        return None
 
 
 def start_gateway(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -190,6 +201,7 @@ def replay(
         interval_s=PRODUCTION_INTERVAL_S,
         spool_path=spool_path,
         replay_rate=replay_rate,
+        health_port=(health_port := free_port()),
     )
     query = 'SELECT count("ac_energy_wh") FROM "inverter" WHERE "device" = \'inv-backlog\''
     with Collector(mqtt_connection=conn, influx=influx):
@@ -202,14 +214,14 @@ def replay(
             deadline = started + 300
             while time.monotonic() < deadline:
                 peak = max(peak, memory_mb(proc.pid)[1])
-                if drained_s != drained_s:  # nan: not drained yet
-                    with Spool(spool_path, read_only=True) as spool:
-                        if spool.stats().depth == 0:
-                            drained_s = time.monotonic() - started
+                # The gateway's own count (see gateway_firmware.health.spool_depth).
+                if drained_s != drained_s and spool_depth(health_port) == 0:  # nan: not yet
+                    drained_s = time.monotonic() - started
                 rows = influx.query_records(query)
                 stored = int(rows[0]["count"]) if rows else 0
-                if stored >= count:
+                if stored >= count and stored_s != stored_s:
                     stored_s = time.monotonic() - started
+                if stored_s == stored_s and drained_s == drained_s:  # both measured
                     break
                 time.sleep(0.25)
         finally:

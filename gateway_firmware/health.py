@@ -81,3 +81,31 @@ class HealthServer:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def read_health(port: int, *, host: str = "127.0.0.1", timeout_s: float = 2.0) -> dict[str, Any]:
+    """The snapshot a running gateway serves on ``port`` (also when it answers 503, unhealthy).
+
+    Raises :class:`OSError` when nothing answers there (the gateway is not running, still
+    starting, or has no ``health_port``).
+    """
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{host}:{port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:  # 503: unhealthy, the body still says why
+        body = exc.read()
+    snapshot: dict[str, Any] = json.loads(body)
+    return snapshot
+
+
+def spool_depth(snapshot: dict[str, Any]) -> int | None:
+    """Readings the gateway says still wait for a PUBACK, from a :func:`read_health` snapshot;
+    None before its main loop published one. Acknowledged readings may stay in the spool file
+    until the next commit deletes them, so only the gateway's own count says the spool is
+    empty."""
+    depth = snapshot.get("spool", {}).get("depth")
+    return None if depth is None else int(depth)
