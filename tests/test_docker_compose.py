@@ -113,6 +113,15 @@ def test_collector_shares_the_brokers_auth_files_and_loopback() -> None:
     assert "mosquitto-auth:/etc/mosquitto" in SERVICES["mosquitto"]["volumes"]
 
 
+def test_the_collector_keeps_its_sequence_numbers_on_a_volume() -> None:
+    """Without it a restarted collector cannot count what the broker dropped while it was away."""
+    collector = SERVICES["collector"]
+    args = build_parser().parse_args(collector["command"])
+    mounts = [v.split(":")[1] for v in collector["volumes"] if not v.startswith("/")]
+    assert args.sequence_state is not None
+    assert any(args.sequence_state.is_relative_to(m) for m in mounts), mounts
+
+
 def test_grafana_gets_every_variable_its_provisioning_uses() -> None:
     provisioning = ROOT / "dashboards" / "provisioning"
     used = {
