@@ -442,7 +442,7 @@ MAX_QUEUED_BYTES = 2_000_000_000
 
 
 #: config/mosquitto/zonnewijk.conf's bound of the collector's queue [messages]
-MAX_QUEUED_MESSAGES = 1_000_000
+MAX_QUEUED_MESSAGES = 6_000_000
 
 
 def storm_broker_config(

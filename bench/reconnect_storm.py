@@ -1,7 +1,7 @@
 """Reconnect storm (issue 18, item 4): the whole district reconnects at once and replays a day.
 
     .venv/bin/python bench/reconnect_storm.py [--gateways 2125] [--interval 60] [--down 5]
-        [--collectors 1] [--max-queued-bytes 2000000000] [--max-queued-messages 1000000]
+        [--collectors 1] [--max-queued-bytes 2000000000] [--max-queued-messages 6000000]
         [--timeout 200] [--stall 30]
 
 Starts a private InfluxDB, a private Mosquitto with the storm's limits (``max_connections``,
