@@ -13,6 +13,7 @@ and the bytes of RAM per queued message.
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from pathlib import Path
 
@@ -34,11 +35,14 @@ def rss_mb(pid: int) -> float:
 def queue_for_offline_collector(port: int) -> None:
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 86400
+    subscribed = threading.Event()
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="away", protocol=mqtt.MQTTv5)
+    sub.on_subscribe = lambda *args: subscribed.set()
     sub.connect("127.0.0.1", port, clean_start=False, properties=props)
     sub.loop_start()
-    sub.subscribe("zonnewijk/v1/+/readings", qos=1)[1]
-    time.sleep(0.5)
+    sub.subscribe("zonnewijk/v1/+/readings", qos=1)
+    if not subscribed.wait(10):
+        raise RuntimeError("the broker did not acknowledge the subscription")
     sub.disconnect()
     sub.loop_stop()
 

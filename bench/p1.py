@@ -31,8 +31,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from _figures import Goal, report
 from _gateway_env import gateway_env
+from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.devtools.pty import PtyPair
 from collector.devtools.services import Mosquitto
@@ -101,6 +103,7 @@ def run_gateway(
             stderr=subprocess.STDOUT,
             env=gateway_env(),
         )
+    published = count_messages(broker.port, "zonnewijk/v1/gw-bench/readings")
     try:
         time.sleep(warmup_s)
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
@@ -110,7 +113,25 @@ def run_gateway(
     finally:
         proc.terminate()
         proc.wait(20)
+        published.disconnect()
+        published.loop_stop()
+    if not published.user_data_get()["messages"]:  # a gateway that publishes nothing is idle
+        raise RuntimeError(f"gateway {tag} published no readings: see {workdir}/gateway-{tag}.log")
     return (cpu1 - cpu0) / (t1 - t0), rss, peak
+
+
+def count_messages(port: int, topic: str) -> mqtt.Client:
+    """A client counting the messages on ``topic`` (``user_data_get()["messages"]``)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, userdata={"messages": 0})
+
+    def on_message(c: mqtt.Client, userdata: dict[str, int], message: object) -> None:
+        userdata["messages"] += 1
+
+    client.on_message = on_message
+    client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
 
 
 def main() -> int:

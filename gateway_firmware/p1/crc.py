@@ -13,7 +13,7 @@ published telegrams' CRCs.
 
 from __future__ import annotations
 
-__all__ = ["crc16_arc", "telegram_crc_ok"]
+__all__ = ["crc16_arc", "telegram_crc"]
 
 
 def _table() -> tuple[int, ...]:
@@ -39,8 +39,8 @@ def crc16_arc(data: bytes) -> int:
     return crc
 
 
-def telegram_crc_ok(text: str) -> tuple[int, int] | None:
-    """``(calculated, expected)`` for a telegram ``/ ... !XXXX``, or ``None`` when it has no
+def telegram_crc(text: str) -> tuple[int, int] | None:
+    """The CRC ``(calculated, expected)`` of a telegram ``/ ... !XXXX``, or ``None`` when it has no
     four-digit CRC after its ``!`` (cut off, or a DSMR 2.2/3.0 telegram)."""
     end = text.rfind("!")
     start = text.find("/")

@@ -34,7 +34,7 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.exceptions import ParseError
 from dsmr_parser.parsers import TelegramParser
 
-from gateway_firmware.p1.crc import telegram_crc_ok
+from gateway_firmware.p1.crc import telegram_crc
 
 __all__ = [
     "P1_REASONS",
@@ -288,7 +288,7 @@ def _tariff(telegram: Any) -> int | None:
 
 
 def _check_crc(text: str, protocol: str) -> None:
-    crc = telegram_crc_ok(text)
+    crc = telegram_crc(text)
     if crc is None:
         raise P1Error(
             "incomplete", f"a {protocol} telegram without its four-digit CRC after the '!'"

@@ -8,17 +8,15 @@ killed never existed as far as billing is concerned: nothing was acknowledged fo
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -27,6 +25,7 @@ from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
 from gateway_firmware.spool import Spool
+from tests.gateway_firmware.gateway_process import start_gateway
 
 REPO = Path(__file__).resolve().parents[2]
 GW = "gw-chaos"
@@ -60,16 +59,6 @@ class Production(threading.Thread):
                     ac_energy_wh=energy[unit],
                     ac_power_w=float(1000 + (step * 7 + unit) % 900),
                 )
-
-
-def _start_gateway(config: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway_firmware.cli", "run", "--config", str(config)],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
 
 
 def _depth(spool_path: Path) -> int:
@@ -127,7 +116,7 @@ devices:
     try:
         with log_path.open("ab") as log:
             for cycle in range(6):
-                gateway = _start_gateway(config, log)
+                gateway = start_gateway(config, log)
                 time.sleep(rng.uniform(1.5, 3.0))
                 if cycle % 3 != 2:
                     broker.terminate()  # the broker goes away while the gateway polls
@@ -137,7 +126,7 @@ devices:
                         gateway.kill()
                         gateway.wait(10)
                         kills += 1
-                        gateway = _start_gateway(config, log)
+                        gateway = start_gateway(config, log)
                         time.sleep(rng.uniform(0.5, 1.5))
                     broker.start()
                 time.sleep(rng.uniform(0.3, 2.0))  # replaying, or in the middle of a publish
@@ -150,7 +139,7 @@ devices:
             sim.stop()
             log.flush()
             offset = log_path.stat().st_size
-            gateway = _start_gateway(config, log)
+            gateway = start_gateway(config, log)
             deadline = time.monotonic() + 30
             while "connected to the broker" not in log_path.read_bytes()[offset:].decode(
                 errors="replace"

@@ -20,14 +20,13 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -36,6 +35,7 @@ from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
 from gateway_firmware.spool import Spool, SpooledReading
+from tests.gateway_firmware.gateway_process import start_gateway, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = Path(__file__).resolve().parent / "faketime_shim"
@@ -96,13 +96,6 @@ def _depths(spool_path: Path) -> tuple[int, int]:
         return spool.stats().depth, spool.held_depth()
 
 
-def _wait(what: str, done: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def broker() -> Iterator[Mosquitto]:
     with Mosquitto.create() as b:
@@ -160,24 +153,15 @@ devices:
     def stored_rows() -> list[dict[str, Any]]:
         return influx.query_records(f'SELECT * FROM "inverter" WHERE "gateway" = \'{gw}\'')
 
-    def start(log: IO[bytes]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gateway_firmware.cli", "run", "--config", str(config)],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **clock.env()},
-        )
-
     try:
         with log_path.open("ab") as log:
-            gateway = start(log)
-            _wait(
+            gateway = start_gateway(config, log, clock.env())
+            wait_until(
                 "the gateway did not connect", lambda: "connected to the broker" in log_text(), 30
             )
             held_at_sync = scenario(run_for, spool_path)
             sim.stop()  # the inverters go quiet: nothing new is committed
-            _wait("the spool did not drain", lambda: _depths(spool_path) == (0, 0), 60)
+            wait_until("the spool did not drain", lambda: _depths(spool_path) == (0, 0), 60)
             gateway.send_signal(signal.SIGTERM)
             assert gateway.wait(20) == 0
         with Spool(spool_path, read_only=True) as spool:
@@ -186,7 +170,9 @@ devices:
         assert all(released is not None for _, released in held), "a held reading was not released"
         assert {r for _, r in held} <= {c.id for c in committed}
         keys = {(c.device_id, c.ts_ms) for c in committed}
-        _wait("the collector did not store everything", lambda: len(stored_rows()) >= len(keys), 30)
+        wait_until(
+            "the collector did not store everything", lambda: len(stored_rows()) >= len(keys), 30
+        )
         assert collector.wait_idle(10)
         rows = stored_rows()
     finally:

@@ -15,16 +15,14 @@ the same path for longer: the spool holds what is polled meanwhile.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -35,6 +33,7 @@ from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
 from gateway_firmware import health
 from gateway_firmware.spool import Spool
+from tests.gateway_firmware.gateway_process import start_gateway, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KEEPALIVE_S = 5
@@ -67,16 +66,6 @@ class _Production:
         self.sim.set_values(1, ac_energy_wh=self.energy, ac_power_w=1080.0)
 
 
-def _start_gateway(config: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway_firmware.cli", "run", "--config", str(config)],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-
 def _depth(health_port: int) -> int:
     """What the gateway says waits for a PUBACK: acknowledged readings may stay in the spool
     file until its next commit, so the file alone would overstate it."""
@@ -85,13 +74,6 @@ def _depth(health_port: int) -> int:
     except OSError:
         return -1  # not answering yet
     return -1 if depth is None else depth
-
-
-def _wait(what: str, done: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -155,8 +137,8 @@ devices:
 
     try:
         with log_path.open("ab") as log:
-            gateway = _start_gateway(config, log)
-            _wait(
+            gateway = start_gateway(config, log)
+            wait_until(
                 "the gateway did not connect", lambda: "connected to the broker" in log_text(), 20
             )
             run_for(2.0)
@@ -164,13 +146,15 @@ devices:
             held = _depth(health_port)
             link.clear()
             sim.stop()  # the inverters go quiet: polls fail, nothing new is committed
-            _wait("the spool did not drain", lambda: _depth(health_port) == 0, 60)
+            wait_until("the spool did not drain", lambda: _depth(health_port) == 0, 60)
             gateway.send_signal(signal.SIGTERM)
             assert gateway.wait(20) == 0
         with Spool(spool_path, read_only=True) as spool:
             committed = spool.audited()
         keys = {(c.device_id, c.ts_ms) for c in committed}
-        _wait("the collector did not store everything", lambda: len(stored_rows()) >= len(keys), 30)
+        wait_until(
+            "the collector did not store everything", lambda: len(stored_rows()) >= len(keys), 30
+        )
         assert collector.wait_idle(10)
         rows = stored_rows()
     finally:

@@ -27,33 +27,30 @@ recorded among them; the gateway never exits.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.devtools.faulty_link import FaultyLink
-from collector.devtools.services import Mosquitto
+from collector.devtools.services import Mosquitto, free_port
 from collector.ingest.pipeline import Collector, MqttConnection
 from collector.simulator.modbus_device import SimulatedInverters, layout_for
 from collector.timeseries.influx import InfluxClient
+from gateway_firmware import health
 from gateway_firmware.spool import Spool
+from tests.gateway_firmware.gateway_process import start_gateway, wait_until
 from zonnewijk_wire import GatewayStatus, status_topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,28 +140,6 @@ def _fill(directory: Path) -> Path:
     return filler
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _health(port: int) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}/health"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return dict(json.loads(response.read()))
-    except urllib.error.HTTPError as exc:  # 503: unhealthy, same body
-        return dict(json.loads(exc.read()))
-
-
-def _wait(what: str, done: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
 class _Statuses:
     """Every status message of one gateway, as the server sees them."""
 
@@ -194,16 +169,6 @@ class _Statuses:
         self._client.disconnect()
 
 
-def _start_gateway(config: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway_firmware.cli", "run", "--config", str(config)],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-
 def test_full_then_read_only_card_loses_nothing_committed(
     tmp_path: Path, card: Card, influx: InfluxClient
 ) -> None:
@@ -211,7 +176,7 @@ def test_full_then_read_only_card_loses_nothing_committed(
     spool_dir = card.mount_point / "spool"
     spool_dir.mkdir()
     spool_path = spool_dir / "spool.sqlite3"
-    health_port = _free_port()
+    health_port = free_port()
     energy = [1_000_000.0]
     tick = [0]
     with Mosquitto.create() as broker:
@@ -261,15 +226,15 @@ devices:
                 produce_for(0.5)
 
         def spool_state() -> str:
-            return str(_health(health_port)["spool"]["state"])
+            return str(health.read_health(health_port)["spool"]["state"])
 
         def stored_rows() -> list[dict[str, Any]]:
             return influx.query_records(f'SELECT * FROM "inverter" WHERE "gateway" = \'{gw}\'')
 
         try:
             with log_path.open("ab") as log:
-                gateway = _start_gateway(config, log)
-                _wait("the gateway did not connect", lambda: "connected to the broker" in
+                gateway = start_gateway(config, log)
+                wait_until("the gateway did not connect", lambda: "connected to the broker" in
                       log_path.read_text(errors="replace"), 20)  # fmt: skip
                 produce_for(3.0)
 
@@ -288,11 +253,11 @@ devices:
                     "the read-only card was not noticed", lambda: spool_state() == "read-only", 30
                 )
                 produce_for(4.0 + MEMORY_READINGS)
-                assert _health(health_port)["spool"]["memory_dropped"] > 0
+                assert health.read_health(health_port)["spool"]["memory_dropped"] > 0
                 link.clear()
                 produce_until(
                     "the memory buffer was not delivered",
-                    lambda: _health(health_port)["spool"]["memory_readings"] == 0,
+                    lambda: health.read_health(health_port)["spool"]["memory_readings"] == 0,
                     40,
                 )
 
@@ -304,21 +269,21 @@ devices:
                 produce_for(3.0)
 
                 sim.stop()  # the inverter goes quiet: nothing new is polled
-                _wait(
+                wait_until(
                     "the spool did not drain",
-                    lambda: _health(health_port)["spool"]["depth"] == 0,
+                    lambda: health.read_health(health_port)["spool"]["depth"] == 0,
                     60,
                 )
-                polled = int(_health(health_port)["readings_polled"])
+                polled = int(health.read_health(health_port)["readings_polled"])
                 gateway.send_signal(signal.SIGTERM)
                 assert gateway.wait(20) == 0
             with Spool(spool_path, read_only=True) as spool:
                 audited = {(a.device_id, a.ts_ms) for a in spool.audited()}
-            _wait("the offline status did not arrive", lambda: statuses.last().state ==
+            wait_until("the offline status did not arrive", lambda: statuses.last().state ==
                   "offline", 10)  # fmt: skip
             not_committed = statuses.last().spool_dropped or 0
             committed = polled - not_committed
-            _wait("the collector did not store everything",
+            wait_until("the collector did not store everything",
                   lambda: len(stored_rows()) >= committed, 30)  # fmt: skip
             assert collector.wait_idle(10)
             rows = stored_rows()
