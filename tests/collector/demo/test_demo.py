@@ -13,7 +13,7 @@ import pytest
 def test_bounded_demo_stores_readings_and_reports_them() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "collector.cli", "demo", "--sites", "5", "--backfill-days", "1",
-         "--duration", "12", "--interval", "2"],
+         "--duration", "20", "--interval", "2"],
         capture_output=True,
         text=True,
         timeout=240,
